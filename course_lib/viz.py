@@ -1,0 +1,173 @@
+"""Pictures: image grids, training curves and the interactive widgets of the notebooks.
+
+Widget callbacks are plain functions (tested without a browser); the widgets only wire them up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def _to_numpy_images(images) -> list[np.ndarray]:
+    """Accept a tensor/array ``N x C x H x W`` (C = 1 or 3), ``N x H x W``, ``N x H x W x 3``,
+    a single image ``H x W`` / ``H x W x 3``, or a list of those; return ``H x W (x 3)`` arrays."""
+    if hasattr(images, "detach"):  # torch tensor
+        images = images.detach().cpu().numpy()
+    if isinstance(images, np.ndarray):
+        if images.ndim == 2 or (
+            images.ndim == 3 and images.shape[-1] == 3 and images.shape[0] != 3
+        ):
+            images = images[None]
+        if images.ndim == 4 and images.shape[1] in (1, 3):
+            images = images.transpose(0, 2, 3, 1)
+        if images.ndim == 4 and images.shape[-1] == 1:
+            images = images[..., 0]
+        if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] != 3):
+            raise ValueError(
+                "images must be N x C x H x W with C = 1 or 3, N x H x W, N x H x W x 3, "
+                f"or a list of H x W (x 3) images; got an array of shape {images.shape}"
+            )
+        return list(images)
+    if isinstance(images, Sequence) and len(images) > 0:
+        out = []
+        for im in images:
+            out.extend(_to_numpy_images(im))
+        return out
+    raise TypeError(
+        f"images must be an array, a tensor or a non-empty list, got {type(images).__name__}"
+    )
+
+
+def show_images(
+    images,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    cmap: str = "gray",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    size: float = 1.6,
+    suptitle: str | None = None,
+):
+    """Show images in a grid and return the matplotlib figure.
+
+    Args:
+        images: ``N x C x H x W`` (C = 1 or 3) tensor or array, ``N x H x W``, ``N x H x W x 3``,
+            or a list of ``H x W`` / ``H x W x 3`` images of any sizes.
+        titles: one short title per image (optional).
+        ncols: images per row.  cmap: colour map for grey images.
+        vmin, vmax: grey range; by default 0..1 for images inside [0, 1], else each
+            image's own min..max (e.g. filter responses with negative values).
+        size: inches per image.  suptitle: a title over the whole grid.
+    """
+    ims = _to_numpy_images(images)
+    if titles is not None and len(titles) != len(ims):
+        raise ValueError(f"got {len(titles)} titles for {len(ims)} images")
+    if not (isinstance(ncols, int) and ncols >= 1):
+        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    ncols = min(ncols, len(ims))
+    nrows = -(-len(ims) // ncols)
+    extra = 0.3 if titles is not None else 0.0
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(size * ncols, (size + extra) * nrows + (0.4 if suptitle else 0)),
+        squeeze=False,
+    )
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, (ax, im) in enumerate(zip(axes.ravel(), ims, strict=False)):
+        lo, hi = vmin, vmax
+        if lo is None and hi is None and im.min() >= 0 and im.max() <= 1:
+            lo, hi = 0.0, 1.0
+        if im.ndim == 3:
+            ax.imshow(np.clip(im, 0, 1) if (lo, hi) == (0.0, 1.0) else im)
+        else:
+            ax.imshow(im, cmap=cmap, vmin=lo, vmax=hi)
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(
+    curves: Mapping[str, Sequence[float]],
+    xlabel: str = "step",
+    ylabel: str = "loss",
+    logy: bool = False,
+    title: str | None = None,
+    ax=None,
+):
+    """Plot named curves (e.g. ``{"train": losses, "test": test_losses}``) on one axis."""
+    if not isinstance(curves, Mapping) or not curves:
+        raise TypeError("curves must be a non-empty dict: name -> sequence of numbers")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for name, values in curves.items():
+        ax.plot(np.asarray(values, dtype=float), label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+# ----------------------------------------------------------------------------- widgets
+
+
+def apply_kernel(image: np.ndarray, name: str, repeat: int = 1) -> np.ndarray:
+    """The kernel playground's callback: filter a grey photo ``repeat`` times with one of
+    ``scratch.classic_kernels()`` (same-size output). Returns the filtered ``H x W`` image."""
+    from course_lib.scratch import classic_kernels, filter2d
+
+    kernels = classic_kernels()
+    if name not in kernels:
+        raise ValueError(f"unknown kernel {name!r}; choose one of {', '.join(kernels)}")
+    if not (isinstance(repeat, int) and repeat >= 1):
+        raise ValueError(f"repeat must be an int >= 1, got {repeat!r}")
+    out = image
+    for _ in range(repeat):
+        out = filter2d(out, kernels[name])
+    return out
+
+
+def kernel_playground(image: np.ndarray):
+    """An ``ipywidgets.interactive``: pick a classic kernel and how often to apply it, see the
+    photo, the kernel and the result. ``widget.result`` holds the last filtered image."""
+    import ipywidgets as widgets
+
+    from course_lib.scratch import classic_kernels
+
+    names = list(classic_kernels())
+
+    def show(kernel: str = "sobel_x", repeat: int = 1) -> np.ndarray:
+        out = apply_kernel(image, kernel, repeat)
+        fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), width_ratios=[4, 1.5, 4])
+        axes[0].imshow(image, cmap="gray", vmin=0, vmax=1)
+        axes[0].set_title("photo")
+        k = classic_kernels()[kernel]
+        axes[1].imshow(k, cmap="coolwarm", vmin=-np.abs(k).max(), vmax=np.abs(k).max())
+        for (i, j), v in np.ndenumerate(k):
+            if k.shape[0] <= 3:
+                axes[1].text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=8)
+        axes[1].set_title(kernel)
+        axes[2].imshow(out, cmap="gray")
+        axes[2].set_title(f"result (x{repeat}), range {out.min():.2f}..{out.max():.2f}")
+        for ax in axes:
+            ax.axis("off")
+        plt.show()
+        return out
+
+    return widgets.interactive(
+        show,
+        kernel=widgets.Dropdown(options=names, value="sobel_x", description="kernel"),
+        repeat=widgets.IntSlider(value=1, min=1, max=5, description="repeat"),
+    )

