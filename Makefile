@@ -15,7 +15,6 @@ PORT   ?= 8888
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade --quiet pip
 	$(PY) -m pip install --quiet "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
@@ -30,12 +29,12 @@ test: install
 	COURSE_FAST=1 $(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env
 
 lint: install
-	$(VENV)/bin/ruff check course_lib tests benchmarks exercises/*.py
-	$(VENV)/bin/ruff format --check course_lib tests benchmarks
+	$(VENV)/bin/ruff check course_lib tests benchmarks
+	$(VENV)/bin/ruff format --check course_lib tests benchmarks notebooks
 	$(VENV)/bin/nbqa ruff notebooks
 
 format: install
-	$(VENV)/bin/ruff format course_lib tests benchmarks
+	$(VENV)/bin/ruff format course_lib tests benchmarks notebooks
 	$(VENV)/bin/ruff check --fix course_lib tests benchmarks
 
 # Notebooks are committed without outputs.

@@ -104,7 +104,7 @@ def _ruff() -> list[str]:
 
 
 def test_ruff_lint_and_format_are_clean():
-    targets = ["course_lib", "tests", "benchmarks"]
+    targets = ["course_lib", "tests", "benchmarks", "notebooks"]
     lint = subprocess.run(_ruff() + ["check", *targets], cwd=ROOT, capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     fmt = subprocess.run(
