@@ -1,0 +1,194 @@
+"""How good is a classifier, and how good is a generator?
+
+Classifiers: ``accuracy``, ``confusion_matrix``, ``precision_recall_f1``.
+
+Generators of digits, judged by the course's trained classifier (``course_lib.judge``):
+``frechet_distance`` (between two sets of images, in the judge's 512-d feature space) and
+``generator_report`` (accuracy on requested classes, class coverage, entropy, confidence, and
+the Fréchet distance to the held-out digits).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _labels(a, name: str) -> np.ndarray:
+    a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of class indices, got shape {a.shape}")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer class indices, got dtype {a.dtype}")
+    return a.astype(np.int64)
+
+
+def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    t, p = _labels(y_true, "y_true"), _labels(y_pred, "y_pred")
+    if t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred must have the same length, got {t.size} and {p.size}")
+    if t.size == 0:
+        raise ValueError("y_true and y_pred are empty")
+    return t, p
+
+
+def accuracy(y_true, y_pred) -> float:
+    """Fraction of predictions equal to the true label: ``mean(y_pred == y_true)``."""
+    t, p = _pair(y_true, y_pred)
+    return float(np.mean(t == p))
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray:
+    """``K x K`` counts: row = true class, column = predicted class.
+
+    ``n_classes`` defaults to ``max(label) + 1``.
+    """
+    t, p = _pair(y_true, y_pred)
+    if t.min() < 0 or p.min() < 0:
+        raise ValueError("class indices must be >= 0")
+    k = int(max(t.max(), p.max()) + 1) if n_classes is None else n_classes
+    if max(t.max(), p.max()) >= k:
+        raise ValueError(f"labels go up to {max(t.max(), p.max())} but n_classes={k}")
+    return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
+
+
+def precision_recall_f1(y_true, y_pred, n_classes: int | None = None) -> dict[str, np.ndarray]:
+    """Per-class scores from the confusion matrix ``C``:
+
+        precision_k = C[k, k] / sum_i C[i, k]     (of those predicted k, how many are k)
+        recall_k    = C[k, k] / sum_j C[k, j]     (of the true k, how many were found)
+        f1_k        = 2 precision_k recall_k / (precision_k + recall_k)
+
+    A score whose denominator is 0 is 0 (as scikit-learn's ``zero_division=0``).
+
+    Returns:
+        ``{"precision", "recall", "f1", "support"}``, each an array of length ``K``.
+    """
+    c = confusion_matrix(y_true, y_pred, n_classes).astype(float)
+    tp = np.diag(c)
+    predicted, actual = c.sum(axis=0), c.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": actual.astype(int)}
+
+
+# ----------------------------------------------------------------------------- generators
+
+
+def frechet_distance_gaussians(mu1, sigma1, mu2, sigma2) -> float:
+    """Fréchet (2-Wasserstein) distance between N(mu1, sigma1) and N(mu2, sigma2):
+
+        d^2 = |mu1 - mu2|^2 + Tr(sigma1 + sigma2 - 2 (sigma1^(1/2) sigma2 sigma1^(1/2))^(1/2))
+
+    computed in float64 with symmetric eigendecompositions (stable for singular covariances).
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
+    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != mu1.shape * 2:
+        raise ValueError(
+            f"expected means (D,) and covariances (D, D), got {mu1.shape}, {s1.shape}, "
+            f"{mu2.shape}, {s2.shape}"
+        )
+    vals, vecs = np.linalg.eigh(s1)
+    root1 = (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
+    middle = np.linalg.eigvalsh(root1 @ s2 @ root1)
+    trace_root = np.sqrt(np.clip(middle, 0, None)).sum()
+    d2 = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * trace_root
+    return float(max(d2, 0.0))
+
+
+def frechet_distance_features(features_a, features_b) -> float:
+    """Fréchet distance between Gaussians fitted to two sets of feature vectors ``N x D``."""
+    fa = np.asarray(
+        features_a.cpu() if isinstance(features_a, torch.Tensor) else features_a, np.float64
+    )
+    fb = np.asarray(
+        features_b.cpu() if isinstance(features_b, torch.Tensor) else features_b, np.float64
+    )
+    for name, f in (("features_a", fa), ("features_b", fb)):
+        if f.ndim != 2 or f.shape[0] < 2:
+            raise ValueError(f"{name} must be N x D with N >= 2, got shape {f.shape}")
+    if fa.shape[1] != fb.shape[1]:
+        raise ValueError(f"feature sizes differ: {fa.shape[1]} and {fb.shape[1]}")
+    return frechet_distance_gaussians(
+        fa.mean(0), np.cov(fa, rowvar=False), fb.mean(0), np.cov(fb, rowvar=False)
+    )
+
+
+def _check_images(images, name: str) -> torch.Tensor:
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a torch tensor N x 1 x 28 x 28, got {type(images).__name__}"
+        )
+    if images.ndim != 4 or tuple(images.shape[1:]) != (1, 28, 28) or len(images) < 2:
+        raise ValueError(
+            f"{name} must have shape N x 1 x 28 x 28 with N >= 2, got {tuple(images.shape)}"
+        )
+    if not images.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor, got {images.dtype}")
+    lo, hi = images.min().item(), images.max().item()
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ValueError(
+            f"{name} must have values in [0, 1], got {lo:.3g}..{hi:.3g} "
+            "(a generator with tanh output gives [-1, 1]: use (x + 1) / 2)"
+        )
+    return images.float().clamp(0, 1)
+
+
+def frechet_distance(images_a: torch.Tensor, images_b: torch.Tensor) -> float:
+    """Fréchet distance between two sets of digit images in the judge's feature space
+    (its 512 penultimate-layer activations). Lower is more alike; about 6-10 between the
+    course's training and test digits. Use a few hundred images or more in each set: with
+    few images the covariance estimates, and so the distance, are biased upwards.
+
+    Args:
+        images_a, images_b: ``N x 1 x 28 x 28`` tensors in [0, 1] (sizes may differ).
+    """
+    from course_lib.judge import judge_features
+
+    a = _check_images(images_a, "images_a")
+    b = _check_images(images_b, "images_b")
+    return frechet_distance_features(judge_features(a), judge_features(b))
+
+
+def generator_report(images: torch.Tensor, requested_labels=None) -> dict[str, float]:
+    """What the judge thinks of a batch of generated digits.
+
+    Args:
+        images: ``N x 1 x 28 x 28`` in [0, 1].
+        requested_labels: for a conditional generator, the class asked for per image (``N``).
+
+    Returns:
+        dict with ``n``; ``accuracy`` (judge agrees with the requested class; only with
+        ``requested_labels``); ``coverage`` (number of classes with >= 2% of the samples, out
+        of 10); ``entropy`` (of the predicted-class histogram, in nats: ``log 10 = 2.303`` is
+        perfectly balanced); ``confidence`` (mean top probability); ``fid_test`` (Fréchet
+        distance to the 1,000 held-out digits); ``class_histogram`` (fraction per class).
+    """
+    from course_lib.data import digits
+    from course_lib.judge import judge_features, load_judge
+
+    x = _check_images(images, "images")
+    judge = load_judge()
+    with torch.no_grad():
+        feats = judge_features(x)
+        probs = torch.softmax(judge.head(feats), dim=1)
+    pred = probs.argmax(1)
+    hist = torch.bincount(pred, minlength=10).double() / len(pred)
+    nz = hist[hist > 0]
+    report = {
+        "n": len(x),
+        "coverage": int((hist >= 0.02).sum()),
+        "entropy": float(-(nz * nz.log()).sum()),
+        "confidence": float(probs.max(1).values.mean()),
+        "fid_test": frechet_distance_features(feats, judge_features(digits("test")[0])),
+        "class_histogram": [round(float(h), 4) for h in hist],
+    }
+    if requested_labels is not None:
+        req = torch.as_tensor(_labels(requested_labels, "requested_labels"))
+        if len(req) != len(x):
+            raise ValueError(f"requested_labels has {len(req)} entries for {len(x)} images")
+        report["accuracy"] = float((pred == req).double().mean())
+    return report

@@ -1,0 +1,102 @@
+"""Classifier metrics against hand-computed cases and scikit-learn; Fréchet distance formula."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sklearn.metrics as skm
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from course_lib import metrics
+
+
+def test_hand_computed_case():
+    y_true = [0, 0, 1, 1, 2, 2]
+    y_pred = [0, 1, 1, 1, 0, 2]
+    assert metrics.accuracy(y_true, y_pred) == pytest.approx(4 / 6)
+    c = metrics.confusion_matrix(y_true, y_pred)
+    np.testing.assert_array_equal(c, [[1, 1, 0], [0, 2, 0], [1, 0, 1]])
+    s = metrics.precision_recall_f1(y_true, y_pred)
+    np.testing.assert_allclose(s["precision"], [1 / 2, 2 / 3, 1])
+    np.testing.assert_allclose(s["recall"], [1 / 2, 1, 1 / 2])
+    np.testing.assert_allclose(s["f1"], [1 / 2, 0.8, 2 / 3])
+    np.testing.assert_array_equal(s["support"], [2, 2, 2])
+
+
+def test_class_never_predicted_or_absent_scores_zero_like_sklearn():
+    s = metrics.precision_recall_f1([0, 0, 1], [0, 0, 0], n_classes=3)
+    np.testing.assert_allclose(s["precision"], [2 / 3, 0, 0])
+    np.testing.assert_allclose(s["recall"], [1, 0, 0])
+
+
+@given(
+    st.integers(2, 6).flatmap(
+        lambda k: st.tuples(
+            st.just(k),
+            st.lists(
+                st.tuples(st.integers(0, k - 1), st.integers(0, k - 1)), min_size=1, max_size=60
+            ),
+        )
+    )
+)
+def test_agrees_with_scikit_learn(case):
+    k, pairs = case
+    y_true = torch.tensor([a for a, _ in pairs])
+    y_pred = torch.tensor([b for _, b in pairs])
+    labels = list(range(k))
+    assert metrics.accuracy(y_true, y_pred) == pytest.approx(skm.accuracy_score(y_true, y_pred))
+    np.testing.assert_array_equal(
+        metrics.confusion_matrix(y_true, y_pred, k),
+        skm.confusion_matrix(y_true, y_pred, labels=labels),
+    )
+    ours = metrics.precision_recall_f1(y_true, y_pred, k)
+    p, r, f, s = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    for name, want in (("precision", p), ("recall", r), ("f1", f), ("support", s)):
+        np.testing.assert_allclose(ours[name], want, err_msg=f"{name} differs for {pairs}")
+
+
+@pytest.mark.parametrize(
+    "args, error, words",
+    [
+        (([0, 1], [0]), ValueError, "same length"),
+        (([[0, 1]], [[0, 1]]), ValueError, "1-D"),
+        (([0.5, 1.0], [0, 1]), TypeError, "integer"),
+        (([], []), ValueError, "empty"),
+    ],
+)
+def test_bad_labels_say_what_to_fix(args, error, words):
+    with pytest.raises(error, match=words):
+        metrics.accuracy(*args)
+    with pytest.raises(ValueError, match="n_classes=2"):
+        metrics.confusion_matrix([0, 2], [0, 1], n_classes=2)
+
+
+def test_frechet_distance_of_gaussians_matches_closed_forms():
+    # 1-D: (m1 - m2)^2 + (s1 - s2)^2
+    d = metrics.frechet_distance_gaussians([1.0], [[4.0]], [3.0], [[9.0]])
+    assert d == pytest.approx((1 - 3) ** 2 + (2 - 3) ** 2)
+    # commuting (diagonal) covariances: sum of the 1-D distances
+    d = metrics.frechet_distance_gaussians(
+        [0, 0], np.diag([1.0, 4.0]), [1, 1], np.diag([4.0, 16.0])
+    )
+    assert d == pytest.approx(2 + 1 + 4)
+    # identical Gaussians, even singular ones: 0
+    s = np.array([[1.0, 1.0], [1.0, 1.0]])
+    assert metrics.frechet_distance_gaussians([0, 0], s, [0, 0], s) == pytest.approx(0, abs=1e-9)
+
+
+def test_frechet_distance_of_features_against_scipy_sqrtm():
+    import scipy.linalg
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((400, 6)) @ rng.standard_normal((6, 6))
+    b = rng.standard_normal((300, 6)) * 2 + 1
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    want = np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(
+        s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real
+    )
+    assert metrics.frechet_distance_features(a, b) == pytest.approx(want, rel=1e-6)
+    with pytest.raises(ValueError, match="feature sizes differ"):
+        metrics.frechet_distance_features(a, b[:, :5])
