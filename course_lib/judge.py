@@ -81,7 +81,7 @@ def train_judge(
         "test_accuracy": scores["accuracy"],
         "test_loss": scores["loss"],
         "train_seconds": round(seconds, 1),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     }
     if out is not None:
         state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -132,6 +132,14 @@ def judge_features(images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     return torch.cat(
         [judge.features(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
     )
+
+
+@lru_cache(maxsize=1)
+def test_features() -> torch.Tensor:
+    """The judge's features of the 1,000 held-out test digits (computed once per process)."""
+    from course_lib.data import digits
+
+    return judge_features(digits("test")[0])
 
 
 def main(argv: list[str] | None = None) -> None:
