@@ -37,6 +37,15 @@ format: install
 	$(VENV)/bin/ruff format course_lib tests benchmarks notebooks
 	$(VENV)/bin/ruff check --fix course_lib tests benchmarks
 
+# Student versions of the exercises, generated from their sources with solutions
+# (exercises/source/NN_name/ -> exercises/release/NN_name/, both committed; a test checks that
+# they agree). Run it after every change to an exercise source.
+EXERCISES := $(notdir $(wildcard exercises/source/[0-9]*))
+exercises: install
+	cd exercises && for a in $(EXERCISES); do \
+	  $(abspath $(VENV))/bin/nbgrader generate_assignment $$a --no-db --force || exit 1; \
+	done
+
 # Notebooks are committed without outputs.
 strip: install
 	$(VENV)/bin/nbstripout notebooks/*.ipynb

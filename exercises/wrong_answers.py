@@ -1,0 +1,174 @@
+"""Plausible wrong answers to the exercises: what CI submits to nbgrader to prove the grading.
+
+Each entry is a fake student: the student version of ``assignment`` with every task solved
+right except one, whose solution cell (nbgrader ``grade_id`` ``cell``) holds ``code`` instead.
+``tests/test_exercises.py`` autogrades all of them in one nbgrader run per assignment and checks
+that each loses exactly the points of the test cell ``loses`` and keeps every other point
+(``loses == "all"``: the submission kills its kernel, and nbgrader scores the whole notebook 0
+while it goes on grading the others). ``tests/test_checks.py`` runs the same code through the
+instant check of that task and checks that its message contains ``hint``.
+
+Instructors: this is also a quick way to see what the grader does with a typical mistake.
+"""
+
+from __future__ import annotations
+
+WRONG_ANSWERS: dict[str, dict[str, str | None]] = {
+    # ------------------------------------------------------------------ 01_convolution
+    "flipped_kernel": {
+        "assignment": "01_convolution",
+        "cell": "conv2d",
+        "loses": "test_conv2d",
+        "hint": "flipped the kernel",
+        "code": '''\
+def conv2d(x, w, b=None, stride=1, padding=0):
+    """Cross-correlation... but written as a textbook *convolution*: the kernel is flipped."""
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    w = w[:, :, ::-1, ::-1]  # "convolution flips the kernel"
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oh = (h + 2 * padding - kh) // stride + 1
+    ow = (wd + 2 * padding - kw) // stride + 1
+    y = np.zeros((n, f, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            window = xp[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
+            y[:, :, i, j] = np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3]))
+    if b is not None:
+        y += b.reshape(1, f, 1, 1)
+    return y
+''',
+    },
+    "wrong_output_size": {
+        "assignment": "01_convolution",
+        "cell": "conv2d",
+        "loses": "test_conv2d",
+        "hint": "off-by-one output size",
+        "code": '''\
+def conv2d(x, w, b=None, stride=1, padding=0):
+    """Cross-correlation with the output size one too small (the + 1 is missing)."""
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oh = (h + 2 * padding - kh) // stride
+    ow = (wd + 2 * padding - kw) // stride
+    y = np.zeros((n, f, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            window = xp[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
+            y[:, :, i, j] = np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3]))
+    if b is not None:
+        y += b.reshape(1, f, 1, 1)
+    return y
+''',
+    },
+    "sobel_no_sqrt": {
+        "assignment": "01_convolution",
+        "cell": "sobel_edges",
+        "loses": "test_sobel_edges",
+        "hint": "forgot the square root",
+        "code": '''\
+def sobel_edges(image):
+    """Gradient magnitude... without the square root."""
+    sobel_x = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=float)
+    sobel_y = sobel_x.T
+    gx = scratch.filter2d(image, sobel_x)
+    gy = scratch.filter2d(image, sobel_y)
+    return gx**2 + gy**2
+''',
+    },
+    "infinite_loop": {
+        "assignment": "01_convolution",
+        "cell": "conv2d",
+        "loses": "test_conv2d",
+        "hint": None,  # the check never returns: it is only autograded (under the time limit)
+        "code": '''\
+def conv2d(x, w, b=None, stride=1, padding=0):
+    """A while loop that forgets to move on: it never ends."""
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oh = (h + 2 * padding - kh) // stride + 1
+    ow = (wd + 2 * padding - kw) // stride + 1
+    y = np.zeros((n, f, oh, ow))
+    i = 0
+    while i < oh:  # forgot i += 1
+        for j in range(ow):
+            window = xp[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
+            y[:, :, i, j] = np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3]))
+    return y
+''',
+    },
+    # ------------------------------------------------------------------ 02_pooling_backprop
+    "avg_instead_of_max": {
+        "assignment": "02_pooling_backprop",
+        "cell": "max_pool2d",
+        "loses": "test_max_pool2d",
+        "hint": "average pooling",
+        "code": '''\
+def max_pool2d(x, kernel_size, stride=None):
+    """Average pooling by mistake."""
+    k = kernel_size
+    s = k if stride is None else stride
+    n, c, h, w = x.shape
+    oh, ow = (h - k) // s + 1, (w - k) // s + 1
+    y = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            y[:, :, i, j] = x[:, :, i * s : i * s + k, j * s : j * s + k].mean(axis=(2, 3))
+    return y
+''',
+    },
+    "grad_to_all_positions": {
+        "assignment": "02_pooling_backprop",
+        "cell": "max_pool2d_backward",
+        "loses": "test_max_pool2d_backward",
+        "hint": "every position of the pooling window",
+        "code": '''\
+def max_pool2d_backward(dout, x, kernel_size, stride=None):
+    """Sends dout[n, c, i, j] to the whole window instead of to its maximum only."""
+    k = kernel_size
+    s = k if stride is None else stride
+    n, c, oh, ow = dout.shape
+    dx = np.zeros(x.shape)
+    for i in range(oh):
+        for j in range(ow):
+            dx[:, :, i * s : i * s + k, j * s : j * s + k] += dout[:, :, i, j][:, :, None, None]
+    return dx
+''',
+    },
+    "dw_wrong_axes": {
+        "assignment": "02_pooling_backprop",
+        "cell": "conv2d_backward_weights",
+        "loses": "test_conv2d_backward_weights",
+        "hint": "summed over the channels",
+        "code": '''\
+def conv2d_backward_weights(dout, x, w, stride=1, padding=0):
+    """dw summed over the wrong axes: the input window is summed over its channels too,
+    as in the forward pass, so every channel of dw[f] gets the same gradient."""
+    f, c, kh, kw = w.shape
+    n, _, oh, ow = dout.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    dw = np.zeros(w.shape)
+    for i in range(oh):
+        for j in range(ow):
+            window = xp[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
+            dw += np.einsum("nf,nckl->fkl", dout[:, :, i, j], window)[:, None]
+    return dw
+''',
+    },
+    "kernel_crash": {
+        "assignment": "02_pooling_backprop",
+        "cell": "max_pool2d_backward",
+        "loses": "all",
+        "hint": None,  # it would end the Python process that runs the check
+        "code": '''\
+import os
+
+
+def max_pool2d_backward(dout, x, kernel_size, stride=None):
+    """Ends the Python process that runs the notebook, as a crash in C code would."""
+    os._exit(1)
+''',
+    },
+}

@@ -1,0 +1,385 @@
+"""course_lib.checks: right answers pass with one line; classic mistakes are named in words a
+beginner understands, with the case, the shapes and the largest error."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import checks, scratch
+
+ROOT = Path(__file__).resolve().parents[1]
+EXERCISES = ROOT / "exercises"
+
+
+def _namespace(assignment: str, replace: dict[str, str] | None = None) -> dict:
+    """Run a source notebook's set-up and solution cells (or replacements) in a fresh namespace."""
+    nb = json.loads((EXERCISES / "source" / assignment / f"{assignment}.ipynb").read_text())
+    ns: dict = {}
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if cell["cell_type"] == "code" and (
+            meta.get("grade_id") == "setup" or meta.get("solution")
+        ):
+            exec((replace or {}).get(meta["grade_id"], "".join(cell["source"])), ns)
+    return ns
+
+
+def _wrong_answers() -> dict[str, dict]:
+    spec = importlib.util.spec_from_file_location("wrong_answers", EXERCISES / "wrong_answers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.WRONG_ANSWERS
+
+
+WRONG = _wrong_answers()
+TASKS = {
+    "01_convolution": ["conv2d", "sobel_edges"],
+    "02_pooling_backprop": ["max_pool2d", "max_pool2d_backward", "conv2d_backward_weights"],
+}
+
+
+def _failure(check, fn) -> str:
+    with pytest.raises(checks.CheckFailed) as info:
+        check(fn)
+    return str(info.value)
+
+
+# ----------------------------------------------------------------------------- right answers
+
+
+@pytest.mark.parametrize(
+    "assignment, task", [(a, t) for a, tasks in TASKS.items() for t in tasks], ids=str
+)
+def test_the_solutions_of_the_notebooks_pass_with_one_short_line(assignment, task, capsys):
+    fn = _namespace(assignment)[task]
+    start = time.perf_counter()
+    getattr(checks, f"check_{task}")(fn)
+    assert time.perf_counter() - start < 5, "a check must answer at once"
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"✓ {task}: all ") and out.endswith("cases match the reference.")
+    assert "\n" not in out
+
+
+@pytest.mark.parametrize(
+    "check, reference",
+    [
+        (checks.check_conv2d, lambda x, w, b, s, p: scratch.conv2d(x, w, b, stride=s, padding=p)),
+        (checks.check_sobel_edges, checks._sobel_reference),
+        (checks.check_max_pool2d, scratch.max_pool2d),
+        (checks.check_max_pool2d_backward, scratch.max_pool2d_backward),
+        (
+            checks.check_conv2d_backward_weights,
+            lambda d, x, w, s, p: scratch.conv2d_backward(d, x, w, stride=s, padding=p)[1],
+        ),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_the_reference_itself_passes_also_in_float32_and_other_seeds(check, reference):
+    def float32(*args):
+        args = [a.astype(np.float32) if isinstance(a, np.ndarray) else a for a in args]
+        return reference(*args).astype(np.float32)
+
+    for seed in (0, 1, 2):
+        check(reference, seed=seed)
+    check(float32)
+
+
+# ----------------------------------------------------------------------------- graded wrong answers
+
+
+@pytest.mark.parametrize("student", [s for s, w in WRONG.items() if w["hint"] is not None], ids=str)
+def test_each_wrong_answer_that_ci_grades_gets_its_hint(student):
+    wrong = WRONG[student]
+    task = wrong["cell"]
+    fn = _namespace(wrong["assignment"], {task: wrong["code"]})[task]
+    msg = _failure(getattr(checks, f"check_{task}"), fn)
+    assert wrong["hint"] in msg, msg
+    assert msg.startswith(f"{task} is wrong on case "), msg
+    assert "shape" in msg and "Hint: " in msg
+
+
+# ----------------------------------------------------------------------------- classic mistakes
+
+
+def _conv(x, w, b, s, p):
+    return scratch.conv2d(x, w, b, stride=s, padding=p)
+
+
+def _nan_corner(x, w, b, s, p):
+    y = _conv(x, w, b, s, p)
+    y[0, 0, -1, -1] = np.nan  # as if started from np.empty and missed the last window
+    return y
+
+
+def _raise_index_error(x, w, b, s, p):
+    return x[10, 10, 10, 10]
+
+
+def _not_written(*args):
+    raise NotImplementedError()
+
+
+def _per_input_channel(x, w, b, s, p):
+    """One output channel per input channel c (x[:, c] with w[0, c]), not one per filter."""
+    b0 = None if b is None else b[:1]
+    return np.concatenate(
+        [_conv(x[:, c : c + 1], w[:1, c : c + 1], b0, s, p) for c in range(x.shape[1])], axis=1
+    )
+
+
+CONV_MISTAKES = [
+    (lambda x, w, b, s, p: _conv(x, w[:, :, ::-1, ::-1].copy(), b, s, p), "flipped the kernel"),
+    (lambda x, w, b, s, p: _conv(x, w, b, s, p)[:, :, :-1, :-1], "off-by-one output size"),
+    (
+        lambda x, w, b, s, p: np.pad(_conv(x, w, b, s, p), ((0, 0), (0, 0), (0, 1), (0, 1))),
+        "off-by-one output size",
+    ),
+    (lambda x, w, b, s, p: _conv(x, w, b, 1, p), "size for stride 1"),
+    (lambda x, w, b, s, p: _conv(x, w, b, s, 0), "pad x with"),
+    (lambda x, w, b, s, p: _conv(x, w, None, s, p), "forgot the bias"),
+    (
+        lambda x, w, b, s, p: _conv(x, w, b, s, p) + (x.shape[1] - 1) * b[None, :, None, None],
+        "once per input channel",
+    ),
+    (lambda x, w, b, s, p: _conv(x, w.swapaxes(2, 3).copy(), b, s, p), "axes are swapped"),
+    (
+        lambda x, w, b, s, p: _conv(x, w, b, 1, p)[:, :, : _conv(x, w, b, s, p).shape[2]][
+            ..., : _conv(x, w, b, s, p).shape[3]
+        ],
+        "i·stride",
+    ),
+    (lambda x, w, b, s, p: _conv(x, w, b if b is not None else np.ones(len(w)), s, p), "b is None"),
+    (lambda x, w, b, s, p: _conv(x, w, b, s, p)[0], "4-D array"),
+    (_per_input_channel, "one output channel per filter"),
+    (lambda x, w, b, s, p: None, "forget the `return`"),
+    (lambda x, w, b, s, p: torch.from_numpy(_conv(x, w, b, s, p)), "torch tensor"),
+    (lambda x, w, b, s, p: (_conv(x, w, b, s, p), None), "tuple"),
+    (_nan_corner, "np.empty"),
+    (_raise_index_error, "raised IndexError"),
+    (_not_written, "not written yet"),
+]
+
+
+@pytest.mark.parametrize("fn, hint", CONV_MISTAKES, ids=[h for _, h in CONV_MISTAKES])
+def test_check_conv2d_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_conv2d, fn)
+    assert hint in msg, msg
+    if hint not in ("not written yet", "raised IndexError"):
+        assert "case " in msg and "x of shape" in msg and "stride=" in msg, msg
+
+
+def test_check_conv2d_reports_shapes_and_the_largest_error():
+    msg = _failure(checks.check_conv2d, CONV_MISTAKES[0][0])
+    assert "case 1 of 8" in msg and "x of shape (1, 1, 5, 5), w of shape (1, 1, 3, 3)" in msg
+    assert "The shape (1, 1, 3, 3) is right, but " in msg and "Largest error " in msg
+    assert "at index [" in msg and "expected " in msg and ", got " in msg
+    assert "cases that pass: 2" in msg  # a 1x1 kernel is the same flipped
+    msg = _failure(checks.check_conv2d, CONV_MISTAKES[1][0])
+    assert "Expected an array of shape (1, 1, 3, 3), got shape (1, 1, 2, 2)" in msg
+    assert "O = " not in msg and "OH = floor((H + 2p − KH)/s) + 1" in msg
+
+
+def test_a_learner_error_keeps_its_traceback():
+    with pytest.raises(checks.CheckFailed) as info:
+        checks.check_conv2d(_raise_index_error)
+    assert isinstance(info.value.__cause__, IndexError)
+    with pytest.raises(checks.CheckFailed) as info:
+        checks.check_conv2d(_not_written)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_a_check_needs_the_function_itself():
+    msg = _failure(checks.check_conv2d, np.zeros(3))
+    assert "check_conv2d(conv2d)" in msg
+
+
+def _sobel_parts(image, kx, ky=None):
+    ky = kx.T if ky is None else ky
+    return scratch.filter2d(image, kx), scratch.filter2d(image, ky)
+
+
+SOBEL_X = scratch.classic_kernels()["sobel_x"]
+PREWITT_X = np.array([[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]], float)
+
+
+def _sobel_reflect(image):
+    padded = np.pad(image, 1, mode="edge")[None, None]
+    gx = scratch.conv2d(padded, SOBEL_X[None, None])[0, 0]
+    gy = scratch.conv2d(padded, SOBEL_X.T[None, None].copy())[0, 0]
+    return np.hypot(gx, gy)
+
+
+SOBEL_MISTAKES = [
+    (lambda im: np.square(_sobel_parts(im, SOBEL_X)).sum(axis=0), "forgot the square root"),
+    (lambda im: np.abs(_sobel_parts(im, SOBEL_X)).sum(axis=0), "|gx| + |gy|"),
+    (lambda im: np.abs(_sobel_parts(im, SOBEL_X)[0]), "only the horizontal derivative gx"),
+    (lambda im: np.abs(_sobel_parts(im, SOBEL_X)[1]), "only the vertical derivative gy"),
+    (lambda im: checks._sobel_reference(im)[1:-1, 1:-1], "2 pixels smaller"),
+    (lambda im: checks._sobel_reference(im) / checks._sobel_reference(im).max(), "rescale"),
+    (lambda im: np.hypot(*_sobel_parts(im, PREWITT_X)), "Prewitt"),
+    (_sobel_reflect, "only the border pixels are wrong"),
+    (lambda im: checks._sobel_reference(im)[None], "one grey H × W array"),
+]
+
+
+@pytest.mark.parametrize("fn, hint", SOBEL_MISTAKES, ids=[h for _, h in SOBEL_MISTAKES])
+def test_check_sobel_edges_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_sobel_edges, fn)
+    assert hint in msg, msg
+    assert "case 1 of 4: a random 6×6 image" in msg, msg
+
+
+def _pool_loop(x, k, s=None, reduce=np.max, ceil=False, size=None):
+    """Pooling written with loops, optionally keeping the last incomplete windows, or with
+    windows of ``size`` (``k`` when right)."""
+    s = k if s is None else s
+    size = k if size is None else size
+    n, c, h, w = x.shape
+    if ceil:
+        oh, ow = -(-(h - k) // s) + 1, -(-(w - k) // s) + 1
+    else:
+        oh, ow = (h - k) // s + 1, (w - k) // s + 1
+    y = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            win = x[:, :, i * s : i * s + size, j * s : j * s + size]
+            y[:, :, i, j] = reduce(win, axis=(2, 3))
+    return y
+
+
+MAX_POOL_MISTAKES = [
+    (lambda x, k, s=None: scratch.avg_pool2d(x, k, s), "average pooling"),
+    (lambda x, k, s=None: _pool_loop(x, k, s, np.min), "smallest value"),
+    (lambda x, k, s=None: _pool_loop(x, k, s, np.sum), "you summed each window"),
+    (lambda x, k, s=None: _pool_loop(np.abs(x), k, s), "largest absolute value"),
+    (lambda x, k, s=None: scratch.max_pool2d(x, k, 1 if s is None else s), "your windows overlap"),
+    (lambda x, k, s=None: _pool_loop(x, k, s, ceil=True), "incomplete windows"),
+    (lambda x, k, s=None: scratch.max_pool2d(x, k, s).max(axis=1), "N × C × OH × OW"),
+    (lambda x, k, s=None: scratch.max_pool2d(x, k, k), "you ignored the stride"),
+    (lambda x, k, s=None: _pool_loop(x, k, s, size=s), "stride differs from the kernel size"),
+]
+
+
+@pytest.mark.parametrize("fn, hint", MAX_POOL_MISTAKES, ids=[h for _, h in MAX_POOL_MISTAKES])
+def test_check_max_pool2d_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_max_pool2d, fn)
+    assert hint in msg, msg
+    assert "kernel_size=" in msg and "x of shape" in msg, msg
+
+
+def _backward_loop(dout, x, k, s=None, *, share="max", accumulate=True, send="dout"):
+    s = k if s is None else s
+    dx = np.zeros_like(x)
+    n, c, oh, ow = dout.shape
+    for a in range(n):
+        for b in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    rows, cols = slice(i * s, i * s + k), slice(j * s, j * s + k)
+                    win = x[a, b, rows, cols]
+                    if share == "all":
+                        dx[a, b, rows, cols] += dout[a, b, i, j]
+                        continue
+                    m, q = np.unravel_index(np.argmax(win), win.shape)
+                    value = {"dout": dout[a, b, i, j], "one": 1.0, "x": win[m, q]}[send]
+                    if accumulate:
+                        dx[a, b, i * s + m, j * s + q] += value
+                    else:
+                        dx[a, b, i * s + m, j * s + q] = value
+    return dx
+
+
+def _garbage_outside(dout, x, k, s=None):
+    """Right where windows reach, 1 (not 0) where none does."""
+    step = k if s is None else s
+    dx = scratch.max_pool2d_backward(dout, x, k, s) + 1.0
+    oh, ow = dout.shape[2:]
+    dx[:, :, : (oh - 1) * step + k, : (ow - 1) * step + k] -= 1.0
+    return dx
+
+
+BACKWARD_MISTAKES = [
+    (lambda d, x, k, s=None: _backward_loop(d, x, k, s, share="all"), "every position"),
+    (lambda d, x, k, s=None: scratch.avg_pool2d_backward(d, x, k, s), "backward pass of *average*"),
+    (lambda d, x, k, s=None: _backward_loop(d, x, k, s, accumulate=False), "don't overwrite"),
+    (lambda d, x, k, s=None: _backward_loop(d, x, k, s, send="one"), "forgot to multiply"),
+    (lambda d, x, k, s=None: _backward_loop(d, x, k, s, send="x"), "you sent x"),
+    (lambda d, x, k, s=None: d, "shape of dout"),
+    (_garbage_outside, "no window covers"),
+]
+
+
+@pytest.mark.parametrize("fn, hint", BACKWARD_MISTAKES, ids=[h for _, h in BACKWARD_MISTAKES])
+def test_check_max_pool2d_backward_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_max_pool2d_backward, fn)
+    assert hint in msg, msg
+    assert "dout of shape" in msg, msg
+
+
+def _dw(dout, x, w, s, p):
+    return scratch.conv2d_backward(dout, x, w, stride=s, padding=p)[1]
+
+
+def _dw_loop(dout, x, w, s, p, *, start=None):
+    """dw with loops; ``start`` = the step between windows (s when right)."""
+    start = s if start is None else start
+    f, c, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    dw = np.zeros(w.shape)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            win = xp[:, :, i * start : i * start + kh, j * start : j * start + kw]
+            dw += np.tensordot(dout[:, :, i, j], win, axes=([0], [0]))
+    return dw
+
+
+def _dw_per_image(dout, x, w, s, p):
+    return np.stack([_dw(dout[n, None], x[n, None], w, s, p) for n in range(len(x))])
+
+
+DW_MISTAKES = [
+    (
+        lambda d, x, w, s, p: _dw(d, np.repeat(x.sum(1, keepdims=True), x.shape[1], 1), w, s, p),
+        "summed over the channels c",
+    ),
+    (
+        lambda d, x, w, s, p: np.repeat(_dw(d, x, w, s, p).sum(0, keepdims=True), w.shape[0], 0),
+        "summed over the filters f",
+    ),
+    (lambda d, x, w, s, p: _dw(d[:1], x[:1], w, s, p), "only the first image"),
+    (lambda d, x, w, s, p: _dw(d, x, w, s, p) / x.shape[0], "averaged over the batch"),
+    (lambda d, x, w, s, p: _dw(d, x, w, s, p)[:, :, ::-1, ::-1], "dw is flipped"),
+    (lambda d, x, w, s, p: _dw(d, x, w, s, p).swapaxes(2, 3), "axes are swapped"),
+    (
+        lambda d, x, w, s, p: scratch.conv2d_backward(d, x, w, stride=s, padding=p)[0],
+        "that is dx",
+    ),
+    (_dw_per_image, "one dw per image"),
+    (lambda d, x, w, s, p: _dw_loop(d, x, w, s, p, start=1), "only fails with stride > 1"),
+]
+
+
+@pytest.mark.parametrize("fn, hint", DW_MISTAKES, ids=[h for _, h in DW_MISTAKES])
+def test_check_conv2d_backward_weights_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_conv2d_backward_weights, fn)
+    assert hint in msg, msg
+    assert "w of shape" in msg and "dout of shape" in msg, msg
+
+
+def test_the_checks_do_not_change_the_learners_inputs():
+    """Each call gets copies: a function that scribbles on its input cannot spoil later cases."""
+
+    def scribbling_conv2d(x, w, b, s, p):
+        y = scratch.conv2d(x, w, b, stride=s, padding=p)
+        x[...] = 0
+        w[...] = 0
+        return y
+
+    checks.check_conv2d(scribbling_conv2d)
