@@ -97,7 +97,8 @@ def photo(name: str, gray: bool = True) -> np.ndarray:
 
     Args:
         name: one of ``photo_names()``, e.g. ``"camera"``, ``"astronaut"``, ``"coffee"``.
-        gray: convert colour photos to grey (ITU-R 601 luma, as ``skimage.color.rgb2gray``).
+        gray: convert colour photos to grey with ``skimage.color.rgb2gray``
+            (Rec. 709 luma: ``0.2125 R + 0.7154 G + 0.0721 B``).
 
     Returns:
         ``float32`` array, ``H x W`` for grey photos (and whenever ``gray=True``),

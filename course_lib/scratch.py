@@ -435,7 +435,7 @@ def classic_kernels() -> dict[str, np.ndarray]:
     """Hand-made 2-D filters (float64), by name: what convolution did before it was learned.
 
     ``identity``, ``box_blur`` (3x3 mean), ``gaussian_blur`` (5x5, sigma 1), ``sharpen``
-    (identity + (identity - blur)), ``sobel_x`` (responds to vertical edges, d/dx),
+    (identity minus the Laplacian), ``sobel_x`` (responds to vertical edges, d/dx),
     ``sobel_y`` (horizontal edges, d/dy), ``laplacian`` (second derivative, 4-neighbour),
     ``emboss``.
     """

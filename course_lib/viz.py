@@ -139,35 +139,61 @@ def apply_kernel(image: np.ndarray, name: str, repeat: int = 1) -> np.ndarray:
     return out
 
 
+def _playground_png(image: np.ndarray, kernel: str, repeat: int, out: np.ndarray) -> bytes:
+    """Photo, kernel and result side by side, rendered to PNG bytes (no pyplot, no display)."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    from course_lib.scratch import classic_kernels
+
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 3, width_ratios=[4, 1.5, 4])
+    axes[0].imshow(image, cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title("photo")
+    k = classic_kernels()[kernel]
+    axes[1].imshow(k, cmap="coolwarm", vmin=-np.abs(k).max(), vmax=np.abs(k).max())
+    if k.shape[0] <= 3:
+        for (i, j), v in np.ndenumerate(k):
+            axes[1].text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=8)
+    axes[1].set_title(kernel)
+    axes[2].imshow(out, cmap="gray")
+    axes[2].set_title(f"result (x{repeat}), range {out.min():.2f}..{out.max():.2f}")
+    for ax in axes:
+        ax.axis("off")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    return buffer.getvalue()
+
+
 def kernel_playground(image: np.ndarray):
-    """An ``ipywidgets.interactive``: pick a classic kernel and how often to apply it, see the
-    photo, the kernel and the result. ``widget.result`` holds the last filtered image."""
+    """Widgets to pick a classic kernel and how often to apply it; shows the photo, the kernel
+    and the result. The widget's ``.result`` holds the last filtered image, its ``.kernel`` and
+    ``.repeat`` are the two controls.
+
+    The picture is an ``ipywidgets.Image`` holding a PNG (not an Output widget), so that the
+    notebook also runs headless (nbconvert, nbval) without waiting on widget messages.
+    """
     import ipywidgets as widgets
 
     from course_lib.scratch import classic_kernels
 
-    names = list(classic_kernels())
-
-    def show(kernel: str = "sobel_x", repeat: int = 1) -> np.ndarray:
-        out = apply_kernel(image, kernel, repeat)
-        fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), width_ratios=[4, 1.5, 4])
-        axes[0].imshow(image, cmap="gray", vmin=0, vmax=1)
-        axes[0].set_title("photo")
-        k = classic_kernels()[kernel]
-        axes[1].imshow(k, cmap="coolwarm", vmin=-np.abs(k).max(), vmax=np.abs(k).max())
-        for (i, j), v in np.ndenumerate(k):
-            if k.shape[0] <= 3:
-                axes[1].text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=8)
-        axes[1].set_title(kernel)
-        axes[2].imshow(out, cmap="gray")
-        axes[2].set_title(f"result (x{repeat}), range {out.min():.2f}..{out.max():.2f}")
-        for ax in axes:
-            ax.axis("off")
-        plt.show()
-        return out
-
-    return widgets.interactive(
-        show,
-        kernel=widgets.Dropdown(options=names, value="sobel_x", description="kernel"),
-        repeat=widgets.IntSlider(value=1, min=1, max=5, description="repeat"),
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"image must be one grey photo H x W, got shape {image.shape}")
+    kernel = widgets.Dropdown(
+        options=list(classic_kernels()), value="sobel_x", description="kernel"
     )
+    repeat = widgets.IntSlider(value=1, min=1, max=5, description="repeat")
+    picture = widgets.Image(format="png")
+    box = widgets.VBox([widgets.HBox([kernel, repeat]), picture])
+    box.kernel, box.repeat, box.picture = kernel, repeat, picture
+
+    def update(_change=None) -> None:
+        box.result = apply_kernel(image, kernel.value, repeat.value)
+        picture.value = _playground_png(image, kernel.value, repeat.value, box.result)
+
+    kernel.observe(update, names="value")
+    repeat.observe(update, names="value")
+    update()
+    return box

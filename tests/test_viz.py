@@ -48,7 +48,8 @@ def test_plot_curves_draws_one_line_per_curve():
 def test_kernel_playground_callback_follows_the_widgets():
     image = np.random.default_rng(0).random((20, 24)).astype(np.float32)
     widget = viz.kernel_playground(image)
-    kernel, repeat = widget.children[0], widget.children[1]
+    kernel, repeat = widget.kernel, widget.repeat
+    assert widget.picture.value[:8] == b"\x89PNG\r\n\x1a\n"
     np.testing.assert_allclose(
         widget.result, scratch.filter2d(image, scratch.classic_kernels()["sobel_x"])
     )
@@ -57,7 +58,12 @@ def test_kernel_playground_callback_follows_the_widgets():
     kernel.value, repeat.value = "box_blur", 3
     blurred = widget.result
     assert blurred.shape == image.shape and blurred.std() < image.std() / 2
-    plt.close("all")
+    assert plt.get_fignums() == [], "the playground must not open pyplot figures"
+
+
+def test_kernel_playground_rejects_colour_images():
+    with pytest.raises(ValueError, match="grey photo H x W"):
+        viz.kernel_playground(np.zeros((4, 4, 3)))
 
 
 def test_apply_kernel_rejects_unknown_kernel():
