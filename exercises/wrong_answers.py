@@ -171,4 +171,88 @@ def max_pool2d_backward(dout, x, kernel_size, stride=None):
     os._exit(1)
 ''',
     },
+    # ------------------------------------------------------------------ 03_cnn_classifier
+    "ce_no_max_subtraction": {
+        "assignment": "03_cnn_classifier",
+        "cell": "cross_entropy",
+        "loses": "test_cross_entropy",
+        "hint": "log-sum-exp trick",
+        "code": '''\
+def cross_entropy(logits, y):
+    """The textbook formula, without subtracting the row maximum: exp() overflows for large
+    logits (inf / inf = nan)."""
+    probs = logits.exp() / logits.exp().sum(dim=1, keepdim=True)
+    return -probs[torch.arange(len(y)), y].log().mean()
+''',
+    },
+    "ce_summed_over_batch": {
+        "assignment": "03_cnn_classifier",
+        "cell": "cross_entropy",
+        "loses": "test_cross_entropy",
+        "hint": "you summed over the batch",
+        "code": '''\
+def cross_entropy(logits, y):
+    """Stable, but summed over the batch instead of averaged: N times too large."""
+    m = logits.max(dim=1, keepdim=True).values
+    log_p = logits - m - (logits - m).exp().sum(dim=1, keepdim=True).log()
+    return -log_p[torch.arange(len(y)), y].sum()
+''',
+    },
+    "ce_calls_the_library": {
+        "assignment": "03_cnn_classifier",
+        "cell": "cross_entropy",
+        "loses": "test_cross_entropy",
+        "hint": "compute the cross-entropy yourself",
+        "code": '''\
+def cross_entropy(logits, y):
+    """Right, but it calls the function it was asked to write (switched off in the tests)."""
+    return F.cross_entropy(logits, y)
+''',
+    },
+    "step_without_zero_grad": {
+        "assignment": "03_cnn_classifier",
+        "cell": "training_step",
+        "loses": "test_training_step",
+        "hint": "the gradients accumulate",
+        "code": '''\
+def training_step(model, optimizer, x, y):
+    """Forgets optimizer.zero_grad(): from the second call on, each step also uses the
+    gradients of all the previous batches."""
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+''',
+    },
+    "step_before_backward": {
+        "assignment": "03_cnn_classifier",
+        "cell": "training_step",
+        "loses": "test_training_step",
+        "hint": "optimizer.step() ran before loss.backward()",
+        "code": '''\
+def training_step(model, optimizer, x, y):
+    """Steps before backward: the step finds no gradients (zeroed just before), so the weights
+    never move."""
+    loss = F.cross_entropy(model(x), y)
+    optimizer.zero_grad()
+    optimizer.step()
+    loss.backward()
+    return loss.item()
+''',
+    },
+    "step_returns_a_tensor": {
+        "assignment": "03_cnn_classifier",
+        "cell": "training_step",
+        "loses": "test_training_step",
+        "hint": "return loss.item()",
+        "code": '''\
+def training_step(model, optimizer, x, y):
+    """Right step, but returns the loss tensor (with its whole graph) instead of a float."""
+    loss = F.cross_entropy(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss
+''',
+    },
 }

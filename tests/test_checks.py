@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from course_lib import checks, scratch
 
@@ -38,11 +39,24 @@ def _wrong_answers() -> dict[str, dict]:
     return module.WRONG_ANSWERS
 
 
+def _tasks(assignment: str) -> list[str]:
+    """The tasks of an exercise: the grade_ids of its solution cells, named like the functions."""
+    nb = json.loads((EXERCISES / "source" / assignment / f"{assignment}.ipynb").read_text())
+    return [
+        c["metadata"]["nbgrader"]["grade_id"]
+        for c in nb["cells"]
+        if c["metadata"].get("nbgrader", {}).get("solution")
+    ]
+
+
 WRONG = _wrong_answers()
-TASKS = {
-    "01_convolution": ["conv2d", "sobel_edges"],
-    "02_pooling_backprop": ["max_pool2d", "max_pool2d_backward", "conv2d_backward_weights"],
-}
+# Every exercise in exercises/source/, so that a new one is picked up (each task needs its check).
+TASKS = {a.name: _tasks(a.name) for a in sorted((EXERCISES / "source").iterdir()) if a.is_dir()}
+
+
+def test_the_exercises_are_found():
+    assert {"01_convolution", "02_pooling_backprop", "03_cnn_classifier"} <= set(TASKS)
+    assert TASKS["03_cnn_classifier"] == ["cross_entropy", "training_step"]
 
 
 def _failure(check, fn) -> str:
@@ -383,3 +397,234 @@ def test_the_checks_do_not_change_the_learners_inputs():
         return y
 
     checks.check_conv2d(scribbling_conv2d)
+
+
+# ----------------------------------------------------------------------- PyTorch: cross-entropy
+
+
+def _ce(z, y):
+    return checks._cross_entropy_reference(z, y)
+
+
+def _log_p(z, dim=1):
+    m = z.max(dim=dim, keepdim=True).values
+    return z - m - (z - m).exp().sum(dim=dim, keepdim=True).log()
+
+
+def _rows(y):
+    return torch.arange(len(y))
+
+
+def _ce_in_place(z, y):
+    z -= z.max(dim=1, keepdim=True).values
+    return -(z - z.exp().sum(dim=1, keepdim=True).log())[_rows(y), y].mean()
+
+
+def _ce_lse_detached(z, y):
+    lse = (z - z.max(1, keepdim=True).values).exp().sum(1).log() + z.max(1).values
+    return (lse.detach() - z[_rows(y), y]).mean()
+
+
+CE_MISTAKES = [
+    (
+        lambda z, y: -(z.exp() / z.exp().sum(1, keepdim=True))[_rows(y), y].log().mean(),
+        "log-sum-exp trick",
+    ),
+    (lambda z, y: -torch.softmax(z, 1)[_rows(y), y].log().mean(), "it only fails on large logits"),
+    (lambda z, y: _ce(z, y) * len(y), "you summed over the batch"),
+    (lambda z, y: -_log_p(z, dim=0)[_rows(y), y].mean(), "softmax over the wrong dimension"),
+    (lambda z, y: -_ce(z, y), "the minus sign is missing"),
+    (lambda z, y: -_log_p(z).mean(), "only the true class's counts"),
+    (lambda z, y: -_log_p(z)[_rows(y), y].sum() / z.numel(), "you divided by N·K"),
+    (
+        lambda z, y: (
+            (z - z.max(1, keepdim=True).values).exp().sum(1).log() - z[_rows(y), y]
+        ).mean(),
+        "did not add it back",
+    ),
+    (lambda z, y: _ce(z, y) / np.log(10), "natural logarithm"),
+    (lambda z, y: -_log_p(z)[_rows(y), y].exp().mean(), "you forgot the log"),
+    (lambda z, y: -_log_p(z)[_rows(y), y], "one loss per example"),
+    (lambda z, y: -_log_p(z), "every class of every example"),
+    (lambda z, y: None, "forget the `return`"),
+    (lambda z, y: _ce(z, y).item(), "not loss.item()"),
+    (lambda z, y: _ce(z, y).detach().numpy(), "a NumPy value"),
+    (lambda z, y: _ce(z.detach(), y), "cut off from autograd"),
+    (_ce_lse_detached, "−onehot/N"),
+    (_ce_in_place, "in place"),
+    (lambda z, y: F.cross_entropy(z, y), "It calls F.cross_entropy"),
+    (lambda z, y: -F.log_softmax(z, 1)[_rows(y), y].mean(), "F.log_softmax"),
+    (lambda z, y: (torch.logsumexp(z, 1) - z[_rows(y), y]).mean(), "torch.logsumexp"),
+    (lambda z, y: -z.log_softmax(1)[_rows(y), y].mean(), "method .log_softmax()"),
+    (lambda z, y: torch.nn.CrossEntropyLoss()(z, y), "nn.CrossEntropyLoss"),
+    (lambda z, y: _ce(z.numpy(), y), "NumPy cannot follow gradients"),
+    (_not_written, "not written yet"),
+]
+
+
+@pytest.mark.parametrize("fn, hint", CE_MISTAKES, ids=[h for _, h in CE_MISTAKES])
+def test_check_cross_entropy_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_cross_entropy, fn)
+    assert hint in msg, msg
+    if hint not in ("not written yet", "in place", "NumPy cannot follow gradients"):
+        assert msg.startswith("cross_entropy is wrong on case "), msg
+        assert "logits of shape" in msg and "y of shape" in msg and "Hint: " in msg, msg
+
+
+def test_check_cross_entropy_reports_the_case_and_the_values():
+    msg = _failure(checks.check_cross_entropy, CE_MISTAKES[0][0])  # no max subtraction
+    assert "case 5 of 7: a confident network" in msg and "got nan" in msg, msg
+    assert "Cases that fail: 5, 6, 7; cases that pass: 1, 2, 3, 4." in msg, msg
+    msg = _failure(checks.check_cross_entropy, CE_MISTAKES[2][0])  # summed
+    assert "case 1 of 7" in msg and "Expected a loss of " in msg and "(error " in msg, msg
+    assert "cases that pass: 2." in msg  # a batch of one is the same summed or averaged
+
+
+def test_the_cross_entropy_reference_passes_in_float64_and_other_seeds():
+    for seed in (0, 1, 2):
+        checks.check_cross_entropy(checks._cross_entropy_reference, seed=seed)
+    checks.check_cross_entropy(lambda z, y: checks._cross_entropy_reference(z.double(), y))
+
+
+def test_library_losses_disabled_blocks_the_library_and_puts_it_back():
+    z, y = torch.randn(3, 4), torch.tensor([0, 3, 1])
+    before = F.cross_entropy(z, y)
+    with pytest.raises(ZeroDivisionError), checks.library_losses_disabled():
+        for call in (
+            lambda: F.cross_entropy(z, y),
+            lambda: F.log_softmax(z, 1),
+            lambda: F.nll_loss(z, y),
+            lambda: torch.logsumexp(z, 1),
+            lambda: torch.log_softmax(z, 1),
+            lambda: torch.special.logsumexp(z, 1),
+            lambda: z.log_softmax(1),
+            lambda: z.logsumexp(1),
+            lambda: torch.nn.CrossEntropyLoss()(z, y),
+            lambda: torch.nn.NLLLoss()(z, y),
+            lambda: torch.nn.LogSoftmax(1)(z),
+        ):
+            with pytest.raises(checks.LibraryLossUsed):
+                call()
+        assert torch.softmax(z, 1).shape == (3, 4)  # softmax, exp, log ... stay allowed
+        raise ZeroDivisionError  # everything is put back after an error too
+    assert torch.equal(F.cross_entropy(z, y), before)
+    assert torch.allclose(z.log_softmax(1), torch.log_softmax(z, 1))
+    assert torch.allclose(z.logsumexp(1), torch.special.logsumexp(z, 1))
+    assert "log_softmax" not in torch.Tensor.__dict__ and "logsumexp" not in torch.Tensor.__dict__
+    torch.nn.CrossEntropyLoss()(z, y)
+
+
+# ----------------------------------------------------------------------- PyTorch: training step
+
+
+def _step(model, opt, x, y, *, order="zbs", reduction="mean", ret="item", steps=1):
+    """A training step with its parts in ``order``: z = zero_grad, b = backward, s = step."""
+    loss = F.cross_entropy(model(x), y, reduction=reduction)
+    for part in order:
+        if part == "z":
+            opt.zero_grad()
+        elif part == "b":
+            loss.backward()
+        else:
+            for _ in range(steps):
+                opt.step()
+    if ret == "after":
+        with torch.no_grad():
+            return F.cross_entropy(model(x), y).item()
+    return {"item": lambda: loss.item(), "tensor": lambda: loss, "none": lambda: None}[ret]()
+
+
+def _step_by_hand(model, opt, x, y, lr=0.1):
+    loss = F.cross_entropy(model(x), y)
+    model.zero_grad()
+    loss.backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= lr * p.grad
+    return loss.item()
+
+
+def _step_new_optimizer(model, opt, x, y):
+    return _step(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y)
+
+
+def _step_no_grad(model, opt, x, y):
+    with torch.no_grad():
+        loss = F.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def _step_backward_twice(model, opt, x, y):
+    loss = F.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def _step_mse(model, opt, x, y):
+    logits = model(x)
+    loss = ((logits.softmax(1) - F.one_hot(y, logits.shape[1])) ** 2).sum(1).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+STEP_MISTAKES = [
+    (lambda m, o, x, y: _step(m, o, x, y, order="bs"), "the gradients accumulate"),
+    (lambda m, o, x, y: _step(m, o, x, y, order="zb"), "call optimizer.step() after"),
+    (lambda m, o, x, y: _step(m, o, x, y, order="zsb"), "ran before loss.backward()"),
+    (lambda m, o, x, y: _step(m, o, x, y, order="szb"), "ran before loss.backward()"),
+    (lambda m, o, x, y: _step(m, o, x, y, order="bzs"), "erased them"),
+    (lambda m, o, x, y: _step(m, o, x, y, ret="tensor"), "return loss.item()"),
+    (lambda m, o, x, y: _step(m, o, x, y, ret="after"), "the loss after the update"),
+    (lambda m, o, x, y: _step(m, o, x, y, ret="none"), "forget `return loss.item()`"),
+    (lambda m, o, x, y: {"loss": _step(m, o, x, y)}, "return just the loss"),
+    (lambda m, o, x, y: _step(m, o, x, y, reduction="sum"), "N times too large"),
+    (lambda m, o, x, y: _step(m, o, x, y, steps=2), "ran 2 times in one call"),
+    (_step_by_hand, "optimizer you were given was never called"),
+    (_step_new_optimizer, "optimizer you were given was never called"),
+    (_step_mse, "not those of F.cross_entropy(model(x), y)"),
+    (_step_no_grad, "cut off from autograd"),
+    (_step_backward_twice, "backward() ran twice"),
+    (_not_written, "not written yet"),
+]
+
+
+@pytest.mark.parametrize("fn, hint", STEP_MISTAKES, ids=[h for _, h in STEP_MISTAKES])
+def test_check_training_step_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_training_step, fn)
+    assert hint in msg, msg
+    if hint != "not written yet":
+        assert "x of shape" in msg and "y of shape" in msg and "Hint: " in msg, msg
+
+
+def test_check_training_step_reports_the_call_and_the_weights():
+    msg = _failure(checks.check_training_step, STEP_MISTAKES[0][0])  # no zero_grad
+    assert msg.startswith("training_step is wrong on case 1 of 3: a linear model"), msg
+    assert "On its second call (the next batch, right after the first step)" in msg, msg
+    assert "largest difference " in msg and "in `weight` (shape (3, 4)) at index [" in msg, msg
+    msg = _failure(checks.check_training_step, STEP_MISTAKES[1][0])  # no step
+    assert "On its first call (a fresh model): the weights did not change" in msg, msg
+    msg = _failure(checks.check_training_step, _step_by_hand)  # plain SGD only: case 1 passes
+    assert "wrong on case 2 of 3: a small MLP" in msg and "cases that pass: 1." in msg, msg
+
+
+def test_the_training_step_reference_passes_with_other_seeds_and_orders():
+    for seed in (0, 1, 2):
+        checks.check_training_step(checks._reference_training_step, seed=seed)
+    # zero_grad at the end of the step (for the next one) is right too, as is model.zero_grad()
+    checks.check_training_step(lambda m, o, x, y: _step(m, o, x, y, order="bsz"))
+
+
+def test_the_torch_checks_leave_the_learners_random_state_alone():
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    checks.check_training_step(checks._reference_training_step)
+    checks.check_cross_entropy(checks._cross_entropy_reference)
+    assert torch.equal(torch.get_rng_state(), state)

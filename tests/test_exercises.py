@@ -207,6 +207,21 @@ def test_wrong_answers_name_real_cells():
         assert wrong["loses"] == "all" or wrong["loses"] in _grade_cells(nb), student
 
 
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_task_has_a_wrong_answer_that_ci_grades(assignment):
+    """At least one plausible mistake per task, whose check gives a hint (tests/test_checks.py)
+    and which costs exactly that task's points when autograded (below)."""
+    covered = {
+        w["cell"]
+        for w in WRONG.values()
+        if w["assignment"] == assignment and w["hint"] is not None and w["loses"] != "all"
+    }
+    missing = [task for task in _tasks(_source_nb(assignment)) if task not in covered]
+    assert not missing, (
+        f"{assignment}: add wrong answers for {missing} to exercises/wrong_answers.py"
+    )
+
+
 # ----------------------------------------------------------------------------- release
 
 
