@@ -10,6 +10,9 @@ PY     := $(VENV)/bin/python
 # pull several GB of CUDA packages on Linux). Override e.g. `make lab TORCH=torch` for a GPU build.
 TORCH  ?= torch==2.13.0
 PORT   ?= 8888
+# extra arguments for JupyterLab, e.g. `make lab LAB_ARGS=--no-browser`; root (containers) needs
+# --allow-root, added automatically
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
 .PHONY: lab test install lint format strip exercises clean
 
@@ -22,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 lab: install
-	$(VENV)/bin/jupyter lab --notebook-dir=. --port=$(PORT) notebooks/00_welcome.ipynb
+	$(VENV)/bin/jupyter lab --notebook-dir=. --port=$(PORT) $(LAB_ARGS) notebooks/00_welcome.ipynb
 
 # The test command: unit tests, every notebook under nbval in fast mode, the exercise pipeline.
 test: install
