@@ -4,7 +4,7 @@ It is ``models.DigitCNN`` trained on the 4,000 training digits with light augmen
 weights ship inside the package (``course_lib/weights/judge.pt``, about 2.8 MB) and are
 reproduced by
 
-    python -m course_lib.judge --train          # about 2-3 minutes on 2 CPU cores
+    python -m course_lib.judge --train          # about 25 s on 2 idle CPU cores
 
 which trains with the fixed recipe below (seed 0) and overwrites the file atomically;
 ``python -m course_lib.judge`` (no flag) evaluates the shipped weights on the test digits.
