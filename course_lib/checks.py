@@ -81,21 +81,12 @@ def _num(v: float) -> str:
 def _call(fn: Callable, name: str, case: _Case, number: int, total: int):
     """Call ``fn`` on copies of the case's arguments; turn its exceptions into clear words."""
     args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in case.args)
-    where = f"case {number} of {total}: {case.label}"
     try:
         return fn(*args)
     except NotImplementedError:
-        raise CheckFailed(
-            f"{name} is not written yet: replace `raise NotImplementedError()` in its cell with "
-            f"your code, run that cell, then run this check again."
-        ) from None
+        raise _not_written(name) from None
     except Exception as err:  # anything the learner's code raises
-        raise CheckFailed(
-            f"{name} raised {type(err).__name__}: {err}\n"
-            f"on {where}.\n"
-            f"Read the traceback above to find the line of your function that failed; "
-            f"print the shapes of your arrays just before it."
-        ) from err
+        raise _raised(name, err, f"case {number} of {total}: {case.label}") from err
 
 
 def _as_array(got, name: str, where: str) -> np.ndarray:
@@ -156,7 +147,7 @@ def _value_report(expected: np.ndarray, got: np.ndarray) -> str:
     err = np.abs(got - expected)
     wrong = ~np.isclose(got, expected, rtol=RTOL, atol=ATOL)
     idx = np.unravel_index(int(np.argmax(err)), err.shape)
-    index = "[" + ", ".join(str(int(i)) for i in idx) + "]"
+    index = _index(idx)
     return (
         f"The shape {_shape(got.shape)} is right, but {int(wrong.sum())} of {got.size} values "
         f"differ.\nLargest error {_num(float(err[idx]))} at index {index}: expected "
@@ -172,6 +163,105 @@ def _tag_hint(cases: list[_Case], failed: list[int], tag_hints: dict[str, str]) 
         if with_tag and failing <= with_tag and len(failing) < len(cases):
             return hint
     return None
+
+
+@dataclass
+class _Wrong:
+    """What a case found wrong, in lines of text, and a hint if the mistake is a known one."""
+
+    lines: list[str]
+    hint: str | None = None
+
+
+def _not_written(name: str) -> CheckFailed:
+    return CheckFailed(
+        f"{name} is not written yet: replace `raise NotImplementedError()` in its cell with "
+        f"your code, run that cell, then run this check again."
+    )
+
+
+def _torch_error_hint(err: Exception) -> str | None:
+    """Words for the errors PyTorch raises at the classic mistakes of a loss or a step."""
+    text = str(err)
+    known = [
+        (
+            ("does not require grad", "does not have a grad_fn"),
+            "the loss is cut off from autograd, so backward() has nothing to follow: compute it "
+            "from model(x) with torch operations, outside `with torch.no_grad():`, and without "
+            ".item(), .detach(), .numpy() or torch.tensor(...) on the way.",
+        ),
+        (
+            ("backward through the graph a second time",),
+            "backward() ran twice through the same graph: call loss.backward() once per step, "
+            "on a loss computed from this batch.",
+        ),
+        (
+            ("in-place operation", "inplace operation"),
+            "don't change a tensor that autograd needs in place (logits -= m, logits.sub_(m), "
+            "x[...] = ...): make a new one instead, e.g. z = logits - m.",
+        ),
+        (
+            ("numpy()",),
+            "stay in torch: NumPy cannot follow gradients. torch has exp, log, max and sum too.",
+        ),
+        (
+            ("implicitly created only for scalar outputs",),
+            "the loss must be one number: average over the batch (.mean()).",
+        ),
+        (
+            ("expected scalar type Long", "tensors used as indices must be long"),
+            "y holds int64 labels: use it as an index (z[torch.arange(N), y]), not as a float.",
+        ),
+    ]
+    for needles, hint in known:
+        if any(n in text for n in needles):
+            return hint
+    return None
+
+
+def _raised(name: str, err: Exception, where: str) -> CheckFailed:
+    hint = _torch_error_hint(err)
+    failure = CheckFailed(
+        f"{name} raised {type(err).__name__}: {err}\non {where}.\n"
+        + (
+            f"Hint: {hint}"
+            if hint
+            else "Read the traceback above to find the line of your function that failed; "
+            "print the shapes of your arrays or tensors just before it."
+        )
+    )
+    failure.__cause__ = err
+    return failure
+
+
+def _report(
+    name: str, cases: list[_Case], results: list, tag_hints: dict[str, str]
+) -> CheckFailed | None:
+    """One line of success, or the failure of the first case that went wrong: an error it
+    raised (a ``CheckFailed`` already), or a ``_Wrong``, with a hint and the failing cases."""
+    total = len(cases)
+    failed = [k for k, r in enumerate(results) if r is not None]
+    if not failed:
+        print(f"✓ {name}: all {total} cases match the reference.")
+        return None
+    k = failed[0]
+    if isinstance(results[k], CheckFailed):
+        return results[k]
+    wrong: _Wrong = results[k]
+    lines = [f"{name} is wrong on case {k + 1} of {total}: {cases[k].label}.", *wrong.lines]
+    hint = wrong.hint or _tag_hint(cases, failed, tag_hints)
+    if hint:
+        lines.append("Hint: " + hint)
+    passed = [i + 1 for i in range(total) if i not in failed]
+    lines.append(
+        f"Cases that fail: {', '.join(str(i + 1) for i in failed)}"
+        + (f"; cases that pass: {', '.join(map(str, passed))}." if passed else " (all of them).")
+    )
+    return CheckFailed("\n".join(lines))
+
+
+def _index(idx) -> str:
+    return "[" + ", ".join(str(int(i)) for i in idx) + "]"
 
 
 def _run(
@@ -191,49 +281,27 @@ def _run(
             f"check_{name} needs your function itself, e.g. check_{name}({name}), "
             f"got a {type(fn).__name__}."
         )
-    total = len(cases)
-    results: list[np.ndarray | CheckFailed] = []
-    failed = []
+    results: list[_Wrong | CheckFailed | None] = []
     for k, case in enumerate(cases):
-        where = f"case {k + 1} of {total}: {case.label}"
+        where = f"case {k + 1} of {len(cases)}: {case.label}"
         try:
-            got = _as_array(_call(fn, name, case, k + 1, total), name, where)
+            got = _as_array(_call(fn, name, case, k + 1, len(cases)), name, where)
         except CheckFailed as err:
             if "not written yet" in str(err):
                 return err
-            results.append(err)  # reported below if no earlier case went wrong
-            failed.append(k)
+            results.append(err)  # reported if no earlier case went wrong
             continue
-        results.append(got)
-        if not _close(got, case.expected):
-            failed.append(k)
-    if not failed:
-        print(f"✓ {name}: all {total} cases match the reference.")
-        return None
-
-    k = failed[0]
-    case, got = cases[k], results[k]
-    if isinstance(got, CheckFailed):  # the first case that went wrong raised an error
-        return got
-    lines = [f"{name} is wrong on case {k + 1} of {total}: {case.label}."]
-    if got.shape != case.expected.shape:
-        lines.append(f"Expected an array of shape {case.expected.shape}, got shape {got.shape}.")
-        hint = shape_hint(case, got.shape)
-    else:
-        lines.append(_value_report(case.expected, got))
-        hint = _first_match(got, value_candidates(case))
-        if hint is None and extra_value_hint is not None:
-            hint = extra_value_hint(case, got)
-        if hint is None:
-            hint = _tag_hint(cases, failed, tag_hints)
-    if hint:
-        lines.append("Hint: " + hint)
-    passed = [i + 1 for i in range(total) if i not in failed]
-    lines.append(
-        f"Cases that fail: {', '.join(str(i + 1) for i in failed)}"
-        + (f"; cases that pass: {', '.join(map(str, passed))}." if passed else " (all of them).")
-    )
-    return CheckFailed("\n".join(lines))
+        if _close(got, case.expected):
+            results.append(None)
+        elif got.shape != case.expected.shape:
+            lines = [f"Expected an array of shape {case.expected.shape}, got shape {got.shape}."]
+            results.append(_Wrong(lines, shape_hint(case, got.shape)))
+        else:
+            hint = _first_match(got, value_candidates(case))
+            if hint is None and extra_value_hint is not None:
+                hint = extra_value_hint(case, got)
+            results.append(_Wrong([_value_report(case.expected, got)], hint))
+    return _report(name, cases, results, tag_hints)
 
 
 def _off_by_one_words(size_name: str, formula: str, value: int) -> str:
@@ -920,105 +988,6 @@ def library_losses_disabled():
                 delattr(owner, attr)  # it was inherited (a method of torch's C tensor base)
             else:
                 setattr(owner, attr, original)
-
-
-@dataclass
-class _Wrong:
-    """What a case found wrong, in lines of text, and a hint if the mistake is a known one."""
-
-    lines: list[str]
-    hint: str | None = None
-
-
-def _not_written(name: str) -> CheckFailed:
-    return CheckFailed(
-        f"{name} is not written yet: replace `raise NotImplementedError()` in its cell with "
-        f"your code, run that cell, then run this check again."
-    )
-
-
-def _torch_error_hint(err: Exception) -> str | None:
-    """Words for the errors PyTorch raises at the classic mistakes of a loss or a step."""
-    text = str(err)
-    known = [
-        (
-            ("does not require grad", "does not have a grad_fn"),
-            "the loss is cut off from autograd, so backward() has nothing to follow: compute it "
-            "from model(x) with torch operations, outside `with torch.no_grad():`, and without "
-            ".item(), .detach(), .numpy() or torch.tensor(...) on the way.",
-        ),
-        (
-            ("backward through the graph a second time",),
-            "backward() ran twice through the same graph: call loss.backward() once per step, "
-            "on a loss computed from this batch.",
-        ),
-        (
-            ("in-place operation", "inplace operation"),
-            "don't change a tensor that autograd needs in place (logits -= m, logits.sub_(m), "
-            "x[...] = ...): make a new one instead, e.g. z = logits - m.",
-        ),
-        (
-            ("numpy()",),
-            "stay in torch: NumPy cannot follow gradients. torch has exp, log, max and sum too.",
-        ),
-        (
-            ("implicitly created only for scalar outputs",),
-            "the loss must be one number: average over the batch (.mean()).",
-        ),
-        (
-            ("expected scalar type Long", "tensors used as indices must be long"),
-            "y holds int64 labels: use it as an index (z[torch.arange(N), y]), not as a float.",
-        ),
-    ]
-    for needles, hint in known:
-        if any(n in text for n in needles):
-            return hint
-    return None
-
-
-def _raised(name: str, err: Exception, where: str) -> CheckFailed:
-    hint = _torch_error_hint(err)
-    failure = CheckFailed(
-        f"{name} raised {type(err).__name__}: {err}\non {where}.\n"
-        + (
-            f"Hint: {hint}"
-            if hint
-            else "Read the traceback above to find the line of your function that failed; "
-            "print the shapes of your tensors just before it."
-        )
-    )
-    failure.__cause__ = err
-    return failure
-
-
-def _report(
-    name: str, cases: list[_Case], results: list, tag_hints: dict[str, str]
-) -> CheckFailed | None:
-    """One line of success, or the failure of the first case that went wrong: an error it
-    raised (a ``CheckFailed`` already), or a ``_Wrong``, with a hint and the failing cases."""
-    total = len(cases)
-    failed = [k for k, r in enumerate(results) if r is not None]
-    if not failed:
-        print(f"✓ {name}: all {total} cases match the reference.")
-        return None
-    k = failed[0]
-    if isinstance(results[k], CheckFailed):
-        return results[k]
-    wrong: _Wrong = results[k]
-    lines = [f"{name} is wrong on case {k + 1} of {total}: {cases[k].label}.", *wrong.lines]
-    hint = wrong.hint or _tag_hint(cases, failed, tag_hints)
-    if hint:
-        lines.append("Hint: " + hint)
-    passed = [i + 1 for i in range(total) if i not in failed]
-    lines.append(
-        f"Cases that fail: {', '.join(str(i + 1) for i in failed)}"
-        + (f"; cases that pass: {', '.join(map(str, passed))}." if passed else " (all of them).")
-    )
-    return CheckFailed("\n".join(lines))
-
-
-def _index(idx) -> str:
-    return "[" + ", ".join(str(int(i)) for i in idx) + "]"
 
 
 # ----------------------------------------------------------------------------- cross-entropy
