@@ -52,13 +52,7 @@ def train_judge(
         opt, max_lr=RECIPE["lr"] * 3, total_steps=max(1, epochs * (len(x) // RECIPE["batch_size"]))
     )
     augment = Compose([RandomRotation(RECIPE["rotation"]), RandomShift(RECIPE["shift"])])
-    base_step = supervised_step(model, opt, augment=augment)
-
-    def step(batch):
-        logs = base_step(batch)
-        sched.step()
-        return logs
-
+    step = supervised_step(model, opt, augment=augment, scheduler=sched)
     start = time.perf_counter()
     train(
         model,
@@ -66,7 +60,7 @@ def train_judge(
         (x, y),
         batch_size=RECIPE["batch_size"],
         epochs=epochs,
-        optimizers=opt,
+        optimizers={"adam": opt, "schedule": sched},
         device="cpu",
         seed=RECIPE["seed"],
         progress=progress,

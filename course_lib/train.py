@@ -161,10 +161,13 @@ def _optimizer_dict(optimizers) -> dict[str, torch.optim.Optimizer]:
         return {}
     if isinstance(optimizers, torch.optim.Optimizer):
         return {"optimizer": optimizers}
-    if isinstance(optimizers, Mapping):
+    if isinstance(optimizers, Mapping) and all(
+        hasattr(o, "state_dict") and hasattr(o, "load_state_dict") for o in optimizers.values()
+    ):
         return dict(optimizers)
     raise TypeError(
-        "optimizers must be an Optimizer or a dict of them, e.g. {'g': opt_g, 'd': opt_d}"
+        "optimizers must be an Optimizer or a dict of optimizers (and learning-rate schedulers), "
+        "e.g. {'g': opt_g, 'd': opt_d}"
     )
 
 
@@ -203,7 +206,8 @@ def train(
             on the CPU; each epoch visits them in a new random order, ``N // batch_size`` full
             batches (the order depends only on ``seed`` and the epoch, so resuming is exact).
         batch_size, epochs: minibatch size and number of passes over ``data``.
-        optimizers: an optimiser or a dict of them; saved in and restored from checkpoints.
+        optimizers: an optimiser or a dict of them, learning-rate schedulers included
+            (e.g. ``{"adam": opt, "schedule": sched}``); saved in and restored from checkpoints.
         evaluate: called after each epoch with the model in eval mode and gradients off;
             returns a dict of numbers, stored in the epoch's history with an ``eval_`` prefix.
         checkpoint: file to save to after every epoch (and every ``checkpoint_every`` steps,
@@ -310,11 +314,14 @@ def supervised_step(
     optimizer: torch.optim.Optimizer,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> StepFn:
     """The step of a classifier: ``(x, y) -> {"loss", "accuracy"}``.
 
     ``loss_fn(logits, y)`` defaults to cross-entropy; ``augment(x)`` (optional) transforms the
-    batch of images first, e.g. ``course_lib.augment.RandomAffine``.
+    batch of images first, e.g. ``course_lib.augment.RandomRotation(10)``; ``scheduler``
+    (optional) steps after every optimiser step (give it to ``train``'s ``optimizers`` too, so
+    that checkpoints keep it).
     """
     loss_fn = loss_fn or nn.functional.cross_entropy
 
@@ -327,6 +334,8 @@ def supervised_step(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         accuracy = (logits.argmax(1) == y).float().mean()
         return {"loss": loss.item(), "accuracy": accuracy.item()}
 

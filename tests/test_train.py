@@ -234,3 +234,22 @@ def test_step_must_return_a_dict():
         train(
             _model(), lambda b: 1.0, (x, y), batch_size=16, epochs=1, device="cpu", progress=False
         )
+
+
+def test_a_learning_rate_schedule_is_checkpointed_and_resumed(tmp_path):
+    def run(epochs, ck=None):
+        seed_everything(0)
+        model = _model()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.3, total_steps=4 * 6)
+        step = supervised_step(model, opt, scheduler=sched)
+        model, _ = train(model, step, _problem(), batch_size=16, epochs=epochs,
+                         optimizers={"sgd": opt, "schedule": sched}, checkpoint=ck,
+                         device="cpu", progress=False)  # fmt: skip
+        return model, sched
+
+    reference, ref_sched = run(4)
+    run(2, tmp_path / "ck.pt")
+    resumed, sched = run(4, tmp_path / "ck.pt")
+    assert sched.last_epoch == ref_sched.last_epoch == 24
+    assert torch.equal(_weights(resumed), _weights(reference))
