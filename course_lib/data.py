@@ -87,6 +87,19 @@ def digits(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
 
 
+def check_digit_images(x: object, name: str = "x", min_count: int = 1) -> None:
+    """Raise a clear TypeError/ValueError unless ``x`` is a float tensor ``N x 1 x 28 x 28``
+    with ``N >= min_count``: the layout of ``digits()``, of the networks that read digits and
+    of every metric that judges them."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch tensor N x 1 x 28 x 28, got {type(x).__name__}")
+    if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28) or len(x) < min_count:
+        at_least = f" with N >= {min_count}" if min_count > 1 else ""
+        raise ValueError(f"{name} must have shape N x 1 x 28 x 28{at_least}, got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor with values in [0, 1], got {x.dtype}")
+
+
 def photo_names() -> list[str]:
     """Names accepted by ``photo``: photographs shipped inside scikit-image."""
     return list(_PHOTOS)

@@ -101,12 +101,7 @@ def frechet_distance_gaussians(mu1, sigma1, mu2, sigma2) -> float:
 
 def frechet_distance_features(features_a, features_b) -> float:
     """Fréchet distance between Gaussians fitted to two sets of feature vectors ``N x D``."""
-    fa = np.asarray(
-        features_a.cpu() if isinstance(features_a, torch.Tensor) else features_a, np.float64
-    )
-    fb = np.asarray(
-        features_b.cpu() if isinstance(features_b, torch.Tensor) else features_b, np.float64
-    )
+    fa, fb = (np.asarray(torch.as_tensor(f).cpu(), np.float64) for f in (features_a, features_b))
     for name, f in (("features_a", fa), ("features_b", fb)):
         if f.ndim != 2 or f.shape[0] < 2:
             raise ValueError(f"{name} must be N x D with N >= 2, got shape {f.shape}")
@@ -118,16 +113,9 @@ def frechet_distance_features(features_a, features_b) -> float:
 
 
 def _check_images(images, name: str) -> torch.Tensor:
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch tensor N x 1 x 28 x 28, got {type(images).__name__}"
-        )
-    if images.ndim != 4 or tuple(images.shape[1:]) != (1, 28, 28) or len(images) < 2:
-        raise ValueError(
-            f"{name} must have shape N x 1 x 28 x 28 with N >= 2, got {tuple(images.shape)}"
-        )
-    if not images.is_floating_point():
-        raise TypeError(f"{name} must be a float tensor, got {images.dtype}")
+    from course_lib.data import check_digit_images
+
+    check_digit_images(images, name, min_count=2)
     lo, hi = images.min().item(), images.max().item()
     if lo < -1e-3 or hi > 1 + 1e-3:
         raise ValueError(

@@ -8,14 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-def _check_digits(x: torch.Tensor, name: str = "x") -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch tensor N x 1 x 28 x 28, got {type(x).__name__}")
-    if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-        raise ValueError(f"{name} must have shape N x 1 x 28 x 28, got {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a float tensor with values in [0, 1], got {x.dtype}")
+from course_lib.data import check_digit_images
 
 
 class DigitCNN(nn.Module):
@@ -53,14 +46,9 @@ class DigitCNN(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``N x 1 x 28 x 28`` in [0, 1] -> ``N x hidden`` penultimate activations."""
-        _check_digits(x)
+        check_digit_images(x)
         return self.body(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``N x 1 x 28 x 28`` in [0, 1] -> ``N x 10`` logits."""
         return self.head(self.features(x))
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -67,3 +67,24 @@ def test_every_photo_loads_offline_in_range(name):
 def test_photo_rejects_unknown_name():
     with pytest.raises(ValueError, match="camera"):
         data.photo("lena")
+
+
+@pytest.mark.parametrize(
+    "x, error, words",
+    [
+        (np.zeros((2, 1, 28, 28)), TypeError, "torch tensor"),
+        (torch.zeros(2, 28, 28), ValueError, "N x 1 x 28 x 28"),
+        (torch.zeros(2, 3, 28, 28), ValueError, "N x 1 x 28 x 28"),
+        (torch.zeros(2, 1, 28, 28, dtype=torch.uint8), TypeError, "float"),
+    ],
+)
+def test_digit_images_are_checked_by_the_networks_that_read_them(x, error, words):
+    from course_lib.models import DigitCNN
+
+    with pytest.raises(error, match=words):
+        data.check_digit_images(x)
+    with pytest.raises(error, match=words):
+        DigitCNN()(x)
+    data.check_digit_images(torch.zeros(2, 1, 28, 28))
+    with pytest.raises(ValueError, match="N >= 3"):
+        data.check_digit_images(torch.zeros(2, 1, 28, 28), min_count=3)
