@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_lib import data, judge, metrics
-from course_lib.train import evaluate_classifier, load_checkpoint
+from course_lib import data, judge, metrics, weights
+from course_lib.classifier import JUDGE, evaluate_classifier
+from course_lib.train import load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +29,16 @@ def sets():
 
 
 def test_shipped_weights_are_small_safe_and_accurate():
-    assert judge.WEIGHTS.is_file(), "run `python -m course_lib.judge --train`"
+    assert judge.WEIGHTS.is_file(), "run `python -m course_lib.weights build judge`"
+    assert judge.WEIGHTS == weights.entry("judge").path
     size_mb = judge.WEIGHTS.stat().st_size / 2**20
     assert size_mb <= 5, f"judge weights are {size_mb:.2f} MiB (limit 5)"
     state = load_checkpoint(judge.WEIGHTS)  # weights_only=True
-    assert state["meta"]["widths"] == list(judge.WIDTHS)
+    assert state["meta"]["recipe"]["widths"] == JUDGE.widths
+    assert state["meta"]["metric"] == "test_accuracy"
     scores = evaluate_classifier(judge.load_judge(), *data.digits("test"))
     assert scores["accuracy"] >= 0.97, f"judge test accuracy {scores['accuracy']:.3f} < 0.97"
-    assert scores["accuracy"] == pytest.approx(state["meta"]["test_accuracy"], abs=1e-6)
+    assert scores["accuracy"] == pytest.approx(state["meta"]["value"], abs=1e-6)
 
 
 def test_judge_is_frozen_and_in_eval_mode():
@@ -45,7 +48,7 @@ def test_judge_is_frozen_and_in_eval_mode():
 
 
 def test_missing_weights_name_the_command_that_recreates_them(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m course_lib.judge --train"):
+    with pytest.raises(FileNotFoundError, match="python -m course_lib.weights build judge"):
         judge.load_judge(path=tmp_path / "nope.pt")
 
 

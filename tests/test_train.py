@@ -1,23 +1,19 @@
-"""The shared training loop: history, evaluation, atomic checkpoints, exact resume, Ctrl-C."""
+"""The shared training loop: history, evaluation, atomic checkpoints, exact resume, Ctrl-C;
+EMA, gradient clipping, ``steps=`` and ``max_seconds=``."""
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 import torch
 from torch import nn
 
 from course_lib import seed_everything
-from course_lib.train import (
-    History,
-    evaluate_classifier,
-    load_checkpoint,
-    save_checkpoint,
-    supervised_step,
-    train,
-)
+from course_lib.classifier import evaluate_classifier, supervised_step
+from course_lib.train import EMA, History, load_checkpoint, save_checkpoint, train
 
 
 def _problem(n: int = 96):
@@ -34,10 +30,12 @@ def _model():
     )
 
 
-def _run(tmp_path=None, epochs=3, interrupt_at=None, name="ck.pt", **kwargs):
+def _run(tmp_path=None, epochs=3, interrupt_at=None, ema_decay=None, progress=False, **kwargs):
+    """Train ``_model()`` on ``_problem()``; returns ``(model, history, ema or None)``."""
     seed_everything(0)
     model = _model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    ema = None if ema_decay is None else EMA(model, decay=ema_decay)
     base = supervised_step(model, opt)
     calls = {"n": 0}
 
@@ -48,7 +46,7 @@ def _run(tmp_path=None, epochs=3, interrupt_at=None, name="ck.pt", **kwargs):
         return base(batch)
 
     x, y = _problem()
-    ck = None if tmp_path is None else tmp_path / name
+    ck = None if tmp_path is None else tmp_path / "ck.pt"
     model, hist = train(
         model,
         step,
@@ -56,12 +54,13 @@ def _run(tmp_path=None, epochs=3, interrupt_at=None, name="ck.pt", **kwargs):
         batch_size=16,
         epochs=epochs,
         optimizers=opt,
+        ema=ema,
         checkpoint=ck,
         device="cpu",
-        progress=False,
+        progress=progress,
         **kwargs,
     )
-    return model, hist, opt
+    return model, hist, ema
 
 
 def _weights(model):
@@ -89,7 +88,8 @@ def test_history_has_every_step_and_epoch_and_the_loss_falls():
     assert {"loss", "accuracy", "eval_loss", "eval_accuracy", "epoch"} <= set(hist.epochs[-1])
     losses = hist.series("eval_loss", per="epoch")
     assert losses[-1] < losses[0], f"eval loss did not fall: {losses}"
-    assert not hist.interrupted and model.training
+    assert hist.stopped == "done" and not hist.interrupted and model.training
+    assert hist.seconds > 0 and "grad_norm" not in hist.steps[0]
     with pytest.raises(KeyError, match="logged keys"):
         hist.series("nope")
 
@@ -118,7 +118,8 @@ def test_resume_across_an_epoch_boundary_and_more_epochs(tmp_path):
 
 def test_ctrl_c_returns_model_and_history_so_far(tmp_path, capsys):
     model, hist, _ = _run(tmp_path, epochs=3, interrupt_at=3)
-    assert hist.interrupted and len(hist.steps) == 3 and isinstance(model, nn.Module)
+    assert hist.interrupted and hist.stopped == "interrupted" and len(hist.steps) == 3
+    assert isinstance(model, nn.Module)
     assert "Stopped early after 3 steps" in capsys.readouterr().out
     state = load_checkpoint(tmp_path / "ck.pt")
     assert state["step_in_epoch"] == 3 and len(state["history"]["steps"]) == 3
@@ -192,6 +193,7 @@ def test_gan_style_step_with_two_optimizers_fits_the_loop(tmp_path):
         return {"d_loss": d_loss, "g_loss": g_loss}
 
     data = torch.randn(64, 4) + 3
+    ema = EMA(nets["g"], decay=0.9)  # the generator's average only, as GANs sample with it
     _, hist = train(
         nets,
         step,
@@ -199,13 +201,17 @@ def test_gan_style_step_with_two_optimizers_fits_the_loop(tmp_path):
         batch_size=16,
         epochs=2,
         optimizers=opts,
+        ema=ema,
+        clip_grad_norm=10.0,
         checkpoint=tmp_path / "gan.pt",
         device="cpu",
         progress=False,
     )
-    assert {"d_loss", "g_loss"} <= set(hist.steps[0])
+    assert {"d_loss", "g_loss", "grad_norm_g", "grad_norm_d"} <= set(hist.steps[0])
     state = load_checkpoint(tmp_path / "gan.pt")
     assert set(state["optimizers"]) == {"g", "d"} and state["epoch"] == 2
+    assert ema.updates == state["ema"]["updates"] == 8
+    assert not torch.equal(ema.module.weight, nets["g"].weight)  # an average, not a copy
 
 
 @pytest.mark.parametrize(
@@ -214,6 +220,16 @@ def test_gan_style_step_with_two_optimizers_fits_the_loop(tmp_path):
         ({"batch_size": 0}, ValueError, "batch_size"),
         ({"batch_size": 1000}, ValueError, "batch_size"),
         ({"epochs": -1}, ValueError, "epochs"),
+        ({"epochs": None}, ValueError, "exactly one of epochs= .* or steps="),
+        ({"steps": 5}, ValueError, "exactly one of epochs= .* or steps="),
+        ({"epochs": None, "steps": -1}, ValueError, "steps must be an int >= 0"),
+        ({"epochs": None, "steps": 2.5}, ValueError, "steps must be an int >= 0"),
+        ({"clip_grad_norm": 0}, ValueError, "clip_grad_norm must be a number > 0"),
+        ({"clip_grad_norm": 1.0}, ValueError, "clip_grad_norm needs the optimizers="),
+        ({"max_seconds": -1}, ValueError, "max_seconds must be a number > 0"),
+        ({"max_seconds": "1 min"}, ValueError, "max_seconds must be a number > 0"),
+        ({"ema": "ema"}, TypeError, "ema must be an EMA"),
+        ({"ema": EMA(nn.Linear(2, 2))}, ValueError, "not part of model"),
         ({"optimizers": "adam"}, TypeError, "Optimizer"),
         ({"data": [1, 2]}, TypeError, "tensor"),
         ({"data": (torch.zeros(4), torch.zeros(5))}, ValueError, "same length"),
@@ -253,3 +269,149 @@ def test_a_learning_rate_schedule_is_checkpointed_and_resumed(tmp_path):
     resumed, sched = run(4, tmp_path / "ck.pt")
     assert sched.last_epoch == ref_sched.last_epoch == 24
     assert torch.equal(_weights(resumed), _weights(reference))
+
+
+# ----------------------------------------------------------------------------- EMA
+
+
+def test_ema_averages_the_parameters_copies_the_buffers_and_stays_frozen():
+    net = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3))
+    ema, warm = EMA(net, decay=0.75, warmup=False), EMA(net, decay=0.999)
+    assert not ema.module.training and not any(p.requires_grad for p in ema.module.parameters())
+    before = [p.detach().clone() for p in net.parameters()]
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    net(torch.randn(8, 3))  # train mode: updates BatchNorm's running statistics
+    ema.update()
+    warm.update()  # the first warm-up decay is min(0.999, 1 / 10) = 0.1
+    for old, new, a, b in zip(before, net.parameters(), ema.module.parameters(),
+                              warm.module.parameters(), strict=True):  # fmt: skip
+        torch.testing.assert_close(a, 0.75 * old + 0.25 * new)
+        torch.testing.assert_close(b, 0.1 * old + 0.9 * new)
+    for shadow, buffer in zip(ema.module.buffers(), net.buffers(), strict=True):
+        assert torch.equal(shadow, buffer)
+    assert net[1].running_mean.abs().sum() > 0, "the buffers did not change: a vacuous check"
+    copy = EMA(nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)), decay=0.75, warmup=False)
+    copy.load_state_dict(ema.state_dict())
+    assert copy.updates == 1 and torch.equal(_weights(copy.module), _weights(ema.module))
+    with pytest.raises(ValueError, match=r"decay must be a number in \[0, 1\)"):
+        EMA(net, decay=1.0)
+    with pytest.raises(TypeError, match="nn.Module"):
+        EMA(net.parameters())
+
+
+def test_resume_with_ema_ends_in_the_same_weights_and_the_same_average(tmp_path):
+    reference, _, ref_ema = _run(epochs=3, ema_decay=0.9)
+    _, hist1, _ = _run(tmp_path, epochs=3, interrupt_at=8, ema_decay=0.9)  # a real SIGINT
+    assert hist1.interrupted and len(hist1.steps) == 8
+    resumed, hist2, ema = _run(tmp_path, epochs=3, ema_decay=0.9)
+    assert len(hist2.steps) == 18 and ema.updates == ref_ema.updates == 18
+    for name, a, b in [("model", resumed, reference), ("EMA", ema.module, ref_ema.module)]:
+        diff = (_weights(a) - _weights(b)).abs().max().item()
+        assert diff == 0.0, f"resumed {name} differs from the uninterrupted one by {diff:.3g}"
+    assert not torch.equal(_weights(ema.module), _weights(resumed)), "the EMA is not an average"
+    assert load_checkpoint(tmp_path / "ck.pt")["ema"]["updates"] == 18
+
+
+# ----------------------------------------------------------------------------- clipping
+
+
+def test_clip_grad_norm_rescales_the_gradients_before_each_update_and_logs_the_norm():
+    x, y = torch.randn(8, 3, generator=torch.Generator().manual_seed(0)), torch.ones(8, 2)
+
+    def fresh():
+        model = nn.Linear(3, 2)
+        with torch.no_grad():
+            model.weight.copy_(torch.arange(6.0).view(2, 3) / 6)
+            model.bias.fill_(-1.0)
+        return model
+
+    def run(step_fails=False, **kwargs):
+        model = fresh()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=100)  # not clipped, no hook
+
+        def step(batch):
+            loss = nn.functional.mse_loss(model(batch[0]), batch[1])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step_fails:
+                raise RuntimeError("step failed")
+            return {"loss": loss}
+
+        model, hist = train(model, step, (x, y), batch_size=8, steps=1, device="cpu",
+                            optimizers={"sgd": opt, "schedule": sched}, progress=False,
+                            **kwargs)  # fmt: skip
+        assert not opt._optimizer_step_pre_hooks, "the clipping hook was left behind"
+        return model, hist
+
+    by_hand = fresh()  # the same update, with the gradients rescaled by hand
+    nn.functional.mse_loss(by_hand(x), y).backward()
+    norm = torch.cat([p.grad.flatten() for p in by_hand.parameters()]).norm()
+    expected = [p - 0.1 * p.grad * 0.01 / (norm + 1e-6) for p in by_hand.parameters()]
+    assert norm > 1, "the gradient is not larger than the clipping norm: a vacuous test"
+
+    clipped, hist = run(clip_grad_norm=0.01)
+    for p, e in zip(clipped.parameters(), expected, strict=True):
+        torch.testing.assert_close(p, e.detach())
+    assert hist.steps[0]["grad_norm"] == pytest.approx(norm.item(), rel=1e-5)  # before clipping
+    plain, plain_hist = run()
+    huge, huge_hist = run(clip_grad_norm=1e9)
+    assert "grad_norm" not in plain_hist.steps[0] and "grad_norm" in huge_hist.steps[0]
+    assert torch.equal(_weights(huge), _weights(plain)), "clipping changed an unclipped update"
+    with pytest.raises(RuntimeError, match="step failed"):
+        run(step_fails=True, clip_grad_norm=0.01)  # the hook is removed after errors too
+
+
+# ----------------------------------------------------------------------------- steps=
+
+
+def test_steps_follow_the_same_data_order_as_epochs(capsys):
+    by_epochs, _, _ = _run(epochs=2)
+    by_steps, hist12, _ = _run(epochs=None, steps=12)  # 2 epochs of 96 // 16 = 6 steps
+    assert torch.equal(_weights(by_steps), _weights(by_epochs))
+    assert len(hist12.steps) == 12 and len(hist12.epochs) == 2
+    _, hist10, _ = _run(epochs=None, steps=10, progress=True)  # the second epoch is partial
+    assert len(hist10.steps) == 10 and hist10.stopped == "done"
+    assert len(hist10.epochs) == 1 and hist10.steps[-1]["epoch"] == 1
+    assert [r["loss"] for r in hist10.steps] == [r["loss"] for r in hist12.steps[:10]]
+    assert "10/10" in capsys.readouterr().err  # the progress bar counts steps
+
+
+def test_resume_in_the_middle_of_a_steps_run(tmp_path):
+    reference, _, _ = _run(epochs=None, steps=20)
+    _, hist1, _ = _run(tmp_path, epochs=None, steps=20, interrupt_at=8)
+    assert hist1.interrupted and len(hist1.steps) == 8
+    resumed, hist2, _ = _run(tmp_path, epochs=None, steps=20)
+    assert len(hist2.steps) == 20 and hist2.stopped == "done"
+    diff = (_weights(resumed) - _weights(reference)).abs().max().item()
+    assert diff == 0.0, f"resumed run differs from the uninterrupted one by {diff:.3g}"
+    state = load_checkpoint(tmp_path / "ck.pt")  # saved at the end, inside the 4th epoch
+    assert (state["epoch"], state["step_in_epoch"]) == (3, 2)
+
+
+# ----------------------------------------------------------------------------- max_seconds
+
+
+def test_max_seconds_stops_after_the_budget_and_a_resumed_run_gets_the_rest(tmp_path, capsys):
+    def run(budget):
+        def step(batch):
+            time.sleep(0.05)
+            return {"loss": 0.0}
+
+        _, hist = train(nn.Linear(1, 1), step, torch.zeros(1000, 1), batch_size=1, steps=1000,
+                        max_seconds=budget, checkpoint=tmp_path / "ck.pt", device="cpu",
+                        progress=False)  # fmt: skip
+        return hist
+
+    hist = run(0.3)  # about 6 steps of 0.05 s, far fewer than the 1000 asked for
+    assert hist.stopped == "max_seconds" and not hist.interrupted
+    assert 1 <= len(hist.steps) <= 8 and hist.seconds >= 0.3
+    assert "max_seconds=0.3 reached" in capsys.readouterr().out
+    saved = load_checkpoint(tmp_path / "ck.pt")["history"]
+    assert len(saved["steps"]) == len(hist.steps) and saved["seconds"] >= 0.3
+    more = run(1.0)  # the budget counts the time of the first run too: about 20 steps in all
+    assert more.stopped == "max_seconds" and len(hist.steps) < len(more.steps) <= 22
+    assert more.seconds >= 1.0

@@ -1,0 +1,212 @@
+"""The course's shipped weights, by name.
+
+    from course_lib import weights
+    judge = weights.load("judge")          # a trained model in eval mode, ready to use
+
+Every shipped checkpoint has a short name, a frozen recipe (a dataclass that lives next to its
+model family's code) and a headline metric on held-out data. From the command line:
+
+    python -m course_lib.weights list          # name, size, training time, recipe, metric
+    python -m course_lib.weights build judge   # retrain with the recipe, write atomically
+    python -m course_lib.weights check         # reload every file safely, recompute its metric
+
+A file is ``{"model": state_dict, "meta": {...}}``, written atomically by
+``train.save_checkpoint`` and read with ``torch.load(weights_only=True)``. Each file is at most
+5 MB, all of them together at most 40 MB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from course_lib import classifier
+from course_lib.data import digits
+from course_lib.train import load_checkpoint, save_checkpoint
+
+DIRECTORY = Path(__file__).resolve().parent
+MAX_FILE_MB = 5.0
+MAX_TOTAL_MB = 40.0
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """One shipped checkpoint: how to build, train and judge it.
+
+    ``train(recipe, progress) -> (model, extra meta)`` retrains from scratch with ``recipe``;
+    ``build(recipe)`` makes the untrained network to load the weights into;
+    ``evaluate(model) -> float`` recomputes the headline ``metric`` on held-out data;
+    ``check`` fails when it is worse than the recorded value by more than ``tolerance``.
+    """
+
+    name: str
+    description: str
+    recipe: object
+    build: Callable[[object], nn.Module]
+    train: Callable[[object, bool], tuple[nn.Module, dict]]
+    metric: str
+    evaluate: Callable[[nn.Module], float]
+    higher_is_better: bool
+    tolerance: float
+
+    @property
+    def path(self) -> Path:
+        return DIRECTORY / f"{self.name}.pt"
+
+    def worse_by(self, recorded: float, now: float) -> float:
+        """How much worse ``now`` is than ``recorded`` (negative when better)."""
+        return recorded - now if self.higher_is_better else now - recorded
+
+
+def _judge_accuracy(model: nn.Module) -> float:
+    return classifier.evaluate_classifier(model, *digits("test"))["accuracy"]
+
+
+def _train_judge(recipe: classifier.ClassifierRecipe, progress: bool):
+    model, _ = classifier.train_classifier(recipe, progress=progress)
+    return model, {"test_loss": classifier.evaluate_classifier(model, *digits("test"))["loss"]}
+
+
+REGISTRY: dict[str, Shipped] = {
+    s.name: s
+    for s in [
+        Shipped(
+            name="judge",
+            description="DigitCNN classifier that scores every generator (chapter 03)",
+            recipe=classifier.JUDGE,
+            build=lambda recipe: recipe.build(),
+            train=_train_judge,
+            metric="test_accuracy",
+            evaluate=_judge_accuracy,
+            higher_is_better=True,
+            tolerance=0.002,  # 2 of the 1,000 held-out digits
+        ),
+    ]
+}
+
+
+def names() -> list[str]:
+    """The names of the shipped weights."""
+    return list(REGISTRY)
+
+
+def entry(name: str) -> Shipped:
+    if name not in REGISTRY:
+        raise ValueError(f"no shipped weights named {name!r}; choose one of: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def meta(name: str) -> dict:
+    """What is recorded with the weights: recipe, headline metric, training time, versions."""
+    return dict(_read(entry(name))["meta"])
+
+
+def _read(shipped: Shipped, path: Path | None = None) -> dict:
+    path = shipped.path if path is None else Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the weights {shipped.name!r} are missing ({path}); recreate them with "
+            f"`python -m course_lib.weights build {shipped.name}`"
+        )
+    return load_checkpoint(path)  # torch.load(..., weights_only=True)
+
+
+def load(name: str, device: str | torch.device = "cpu", path: str | Path | None = None):
+    """The shipped model ``name``, trained, in eval mode, on ``device``.
+
+    A fresh copy on every call (change it freely); ``path`` reads another file of the same
+    kind, e.g. one written by ``build(name, out=...)``.
+    """
+    shipped = entry(name)
+    state = _read(shipped, path)
+    model = shipped.build(shipped.recipe)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()
+
+
+def build(
+    name: str, out: str | Path | None = None, recipe: object = None, progress: bool = True
+) -> tuple[nn.Module, dict]:
+    """Retrain ``name`` with its recipe (or ``recipe``, e.g. a shortened copy for a test) on the
+    CPU, measure its headline metric, and write it atomically to ``out`` (default: the shipped
+    file). Returns ``(model, meta)``."""
+    shipped = entry(name)
+    recipe = shipped.recipe if recipe is None else recipe
+    if type(recipe) is not type(shipped.recipe):
+        raise TypeError(
+            f"{name}'s recipe is a {type(shipped.recipe).__name__}, got {type(recipe).__name__}"
+        )
+    start = time.perf_counter()
+    model, extra = shipped.train(recipe, progress)
+    seconds = time.perf_counter() - start
+    model = model.cpu().eval()
+    info = {
+        "name": name,
+        "recipe": dataclasses.asdict(recipe),
+        "metric": shipped.metric,
+        "value": float(shipped.evaluate(model)),
+        "train_seconds": round(seconds, 1),
+        "torch": str(torch.__version__),
+        **extra,
+    }
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    save_checkpoint(shipped.path if out is None else out, {"model": state, "meta": info})
+    return model, info
+
+
+def check(names_: list[str] | None = None, verbose: bool = True) -> list[str]:
+    """Reload every shipped file with ``weights_only=True``, recompute its headline metric and
+    check the sizes. Returns the list of problems (empty when all is well)."""
+    problems, total = [], 0.0
+    for name in names_ or names():
+        shipped = entry(name)
+        try:
+            state = _read(shipped)
+        except Exception as err:  # missing, or refused by weights_only
+            problems.append(f"{name}: {err}")
+            continue
+        size = shipped.path.stat().st_size / 2**20
+        total += size
+        recorded = float(state["meta"]["value"])
+        model = load(name)
+        now = float(shipped.evaluate(model))
+        worse = shipped.worse_by(recorded, now)
+        status = "ok" if worse <= shipped.tolerance and size <= MAX_FILE_MB else "FAIL"
+        if verbose:
+            print(
+                f"{status:4s} {name:10s} {size:5.2f} MB  {shipped.metric} {now:.4g} "
+                f"(recorded {recorded:.4g}, tolerance {shipped.tolerance:g})"
+            )
+        if worse > shipped.tolerance:
+            problems.append(
+                f"{name}: {shipped.metric} is {now:.4g}, worse than the recorded {recorded:.4g} "
+                f"by more than {shipped.tolerance:g}"
+            )
+        if size > MAX_FILE_MB:
+            problems.append(f"{name}: {size:.2f} MB is over the {MAX_FILE_MB:g} MB limit")
+    if total > MAX_TOTAL_MB:
+        problems.append(f"all shipped weights: {total:.1f} MB is over {MAX_TOTAL_MB:g} MB")
+    return problems
+
+
+def describe(name: str) -> str:
+    """One block of text per checkpoint, for ``python -m course_lib.weights list``."""
+    shipped = entry(name)
+    if not shipped.path.is_file():
+        return f"{name}: missing; build it with `python -m course_lib.weights build {name}`"
+    info = meta(name)
+    recipe = ", ".join(f"{k}={v}" for k, v in info["recipe"].items())
+    size = shipped.path.stat().st_size / 2**20
+    return (
+        f"{name}: {shipped.description}\n"
+        f"  file      {shipped.path.name}, {size:.2f} MB\n"
+        f"  trained   {info['train_seconds']} s on the CPU (torch {info['torch']})\n"
+        f"  recipe    {type(shipped.recipe).__name__}({recipe})\n"
+        f"  metric    {info['metric']} = {info['value']:.4g} on held-out data"
+    )

@@ -1,0 +1,99 @@
+"""Shipped weights by name: frozen recipes, safe loading, the list/build/check commands."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+
+import pytest
+import torch
+
+from course_lib import weights
+from course_lib.train import load_checkpoint, save_checkpoint
+from course_lib.weights.__main__ import main
+
+
+@pytest.mark.parametrize("name", weights.names())
+def test_every_shipped_file_has_a_frozen_recipe_and_is_small(name):
+    shipped = weights.entry(name)
+    assert dataclasses.is_dataclass(shipped.recipe), f"{name}: recipe is not a dataclass"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        shipped.recipe.seed = 1  # recipes cannot drift
+    assert shipped.path.is_file(), f"{name}: run `python -m course_lib.weights build {name}`"
+    size = shipped.path.stat().st_size / 2**20
+    assert size <= weights.MAX_FILE_MB, f"{name}: {size:.2f} MB"
+    info = weights.meta(name)
+    assert info["recipe"] == dataclasses.asdict(shipped.recipe), f"{name}: recipe changed since"
+    assert info["metric"] == shipped.metric and info["name"] == name
+
+
+def test_all_weights_together_stay_under_the_limit():
+    total = sum(weights.entry(n).path.stat().st_size for n in weights.names()) / 2**20
+    assert total <= weights.MAX_TOTAL_MB, f"{total:.1f} MB"
+
+
+@pytest.mark.parametrize("name", weights.names())
+def test_load_gives_a_fresh_model_in_eval_mode(name):
+    a, b = weights.load(name), weights.load(name)
+    assert not a.training and a is not b
+    with torch.no_grad():
+        next(a.parameters()).add_(1.0)
+    assert not torch.equal(next(a.parameters()), next(b.parameters())), "copies share weights"
+
+
+def test_check_passes_on_the_shipped_files(capsys):
+    assert weights.check() == []
+    assert main(["check"]) == 0
+    assert "ok" in capsys.readouterr().out
+
+
+def test_check_fails_when_the_metric_falls_below_the_record(tmp_path, monkeypatch):
+    shutil.copy(weights.entry("judge").path, tmp_path / "judge.pt")
+    state = load_checkpoint(tmp_path / "judge.pt")
+    state["meta"]["value"] = 0.999  # a record the weights cannot reach
+    save_checkpoint(tmp_path / "judge.pt", state)
+    monkeypatch.setattr(weights, "DIRECTORY", tmp_path)
+    problems = weights.check(["judge"], verbose=False)
+    assert len(problems) == 1 and "worse than the recorded 0.999" in problems[0], problems
+    assert main(["check", "judge"]) == 1
+
+
+def test_check_refuses_a_pickled_object(tmp_path, monkeypatch):
+    torch.save({"model": {}, "meta": argparse.Namespace(value=1.0)}, tmp_path / "judge.pt")
+    monkeypatch.setattr(weights, "DIRECTORY", tmp_path)
+    problems = weights.check(["judge"], verbose=False)
+    assert len(problems) == 1 and "weights_only" in problems[0].lower(), problems
+
+
+def test_missing_file_names_the_command_that_builds_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights, "DIRECTORY", tmp_path)
+    with pytest.raises(FileNotFoundError, match="python -m course_lib.weights build judge"):
+        weights.load("judge")
+
+
+def test_unknown_names_and_wrong_recipes_say_what_exists():
+    with pytest.raises(ValueError, match="choose one of: judge"):
+        weights.load("nope")
+    with pytest.raises(TypeError, match="ClassifierRecipe"):
+        weights.build("judge", recipe=object())
+
+
+def test_build_writes_a_loadable_file_with_its_recipe_and_metric(tmp_path):
+    short = dataclasses.replace(weights.entry("judge").recipe, epochs=1)
+    out = tmp_path / "judge-short.pt"
+    model, info = weights.build("judge", out=out, recipe=short, progress=False)
+    state = load_checkpoint(out)  # weights_only=True
+    assert state["meta"] == info and info["recipe"]["epochs"] == 1
+    assert info["metric"] == "test_accuracy" and 0.5 < info["value"] <= 1.0, info
+    assert info["train_seconds"] > 0 and [p.name for p in tmp_path.iterdir()] == [out.name]
+    reloaded = weights.load("judge", path=out)
+    x = torch.rand(4, 1, 28, 28)
+    assert torch.equal(reloaded(x), model(x))
+
+
+def test_list_prints_name_size_time_recipe_and_metric(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for words in ("judge:", " MB", " s on the CPU", "ClassifierRecipe(", "test_accuracy = "):
+        assert words in out, f"{words!r} missing from:\n{out}"
