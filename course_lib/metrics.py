@@ -13,6 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from course_lib.data import check_digit_images
+from course_lib.judge import judge_features, load_judge, test_features
+
 
 def _labels(a, name: str) -> np.ndarray:
     a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
@@ -113,8 +116,6 @@ def frechet_distance_features(features_a, features_b) -> float:
 
 
 def _check_images(images, name: str) -> torch.Tensor:
-    from course_lib.data import check_digit_images
-
     check_digit_images(images, name, min_count=2)
     lo, hi = images.min().item(), images.max().item()
     if lo < -1e-3 or hi > 1 + 1e-3:
@@ -134,29 +135,54 @@ def frechet_distance(images_a: torch.Tensor, images_b: torch.Tensor) -> float:
     Args:
         images_a, images_b: ``N x 1 x 28 x 28`` tensors in [0, 1] (sizes may differ).
     """
-    from course_lib.judge import judge_features
-
     a = _check_images(images_a, "images_a")
     b = _check_images(images_b, "images_b")
     return frechet_distance_features(judge_features(a), judge_features(b))
 
 
-def generator_report(images: torch.Tensor, requested_labels=None) -> dict[str, float]:
-    """What the judge thinks of a batch of generated digits.
+def _draw(model, n: int, generator: torch.Generator | None):
+    """``n`` samples of a generator (``n // 10`` per class when it is conditional) and the
+    labels it was asked for (None for an unconditional one)."""
+    if not callable(getattr(model, "sample", None)):
+        raise TypeError(
+            "generator_report needs N x 1 x 28 x 28 images or a generator with a "
+            f"sample(n, labels=None, generator=None) method, got {type(model).__name__}"
+        )
+    if not (isinstance(n, int) and n >= 10):
+        raise ValueError(f"n must be an int >= 10, got {n!r}")
+    if getattr(model, "conditional", False):
+        labels = torch.arange(10).repeat_interleave(n // 10)
+        return model.sample(len(labels), labels=labels, generator=generator), labels
+    return model.sample(n, generator=generator), None
+
+
+def generator_report(
+    images, requested_labels=None, n: int = 1000, generator: torch.Generator | None = None
+) -> dict[str, float]:
+    """What the judge thinks of a batch of generated digits, or of a generator.
 
     Args:
-        images: ``N x 1 x 28 x 28`` in [0, 1].
-        requested_labels: for a conditional generator, the class asked for per image (``N``).
+        images: ``N x 1 x 28 x 28`` in [0, 1], or a generator with
+            ``sample(n, labels=None, generator=None)`` (every generator of the course): then
+            ``n`` samples are drawn (``n // 10`` per class, and the accuracy on them reported,
+            when it is conditional), repeatably with ``generator``.
+        requested_labels: for images from a conditional generator, the class asked for per
+            image (``N``).
 
     Returns:
         dict with ``n``; ``accuracy`` (judge agrees with the requested class; only with
-        ``requested_labels``); ``coverage`` (number of classes with >= 2% of the samples, out
+        requested labels); ``coverage`` (number of classes with >= 2% of the samples, out
         of 10); ``entropy`` (of the predicted-class histogram, in nats: ``log 10 = 2.303`` is
         perfectly balanced); ``confidence`` (mean top probability); ``fid_test`` (Fréchet
         distance to the 1,000 held-out digits); ``class_histogram`` (fraction per class).
     """
-    from course_lib.judge import judge_features, load_judge, test_features
-
+    if not isinstance(images, torch.Tensor) and hasattr(images, "sample"):
+        if requested_labels is not None:
+            raise ValueError(
+                "requested_labels go with a tensor of images; a conditional generator is "
+                "asked for n // 10 digits of each class by generator_report itself"
+            )
+        images, requested_labels = _draw(images, n, generator)
     x = _check_images(images, "images")
     judge = load_judge()
     with torch.no_grad():

@@ -52,3 +52,154 @@ class DigitCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``N x 1 x 28 x 28`` in [0, 1] -> ``N x 10`` logits."""
         return self.head(self.features(x))
+
+
+# ----------------------------------------------------------------------------- generators
+
+
+class DigitGenerator(nn.Module):
+    """The one interface of every digit generator of the course (VAE, GAN, PixelCNN, flow,
+    diffusion, and their conditional variants): ``sample(n, labels=None, generator=None)``.
+
+    A family implements ``draw(n, labels, generator)`` (in eval mode, without gradients, on the
+    model's device; ``labels`` is ``None`` or an int64 tensor ``n`` on that device) returning
+    ``n x 1 x 28 x 28`` values in [0, 1]; it draws its random numbers with ``self.noise``, so a
+    ``torch.Generator`` makes the draw repeatable. A conditional family sets
+    ``conditional = True``.
+    """
+
+    conditional: bool = False
+    n_classes: int = 10
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def noise(self, *shape: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Standard normal noise of ``shape`` on the model's device, drawn with ``generator``
+        (on its own device, the CPU by default) so that a seeded draw is the same everywhere."""
+        where = generator.device if generator is not None else torch.device("cpu")
+        return torch.randn(shape, generator=generator, device=where).to(self.device)
+
+    def draw(self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None):
+        raise NotImplementedError(f"{type(self).__name__} must implement draw()")
+
+    @torch.no_grad()
+    def sample(self, n: int, labels=None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` new digits: a float32 tensor ``n x 1 x 28 x 28`` in [0, 1] on the CPU.
+
+        Args:
+            n: how many (``>= 1``).
+            labels: for a conditional model, the class of each image (``n`` ints in 0..9;
+                default ``arange(n) % 10``, every class in turn); an unconditional model
+                refuses them.
+            generator: a ``torch.Generator`` that makes the draw repeatable.
+
+        Drawn in eval mode without gradients; the model's train/eval mode is restored after.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        if labels is not None and not self.conditional:
+            raise ValueError(
+                f"{type(self).__name__} is unconditional: it cannot draw requested classes "
+                "(call sample(n) without labels, or use the family's conditional model)"
+            )
+        if self.conditional:
+            labels = torch.arange(n) % self.n_classes if labels is None else labels
+            labels = torch.as_tensor(labels)
+            if labels.shape != (n,) or labels.is_floating_point():
+                raise ValueError(
+                    f"labels must be {n} integer classes (shape ({n},)), got dtype "
+                    f"{labels.dtype} and shape {tuple(labels.shape)}"
+                )
+            if n and (labels.min() < 0 or labels.max() >= self.n_classes):
+                raise ValueError(f"labels must be in 0..{self.n_classes - 1}")
+            labels = labels.long().to(self.device)
+        was_training = self.training
+        self.eval()
+        try:
+            x = self.draw(n, labels, generator)
+        finally:
+            self.train(was_training)
+        return x.detach().float().clamp(0, 1).cpu()
+
+
+# ----------------------------------------------------------------------------- blocks
+
+
+class ResBlock(nn.Module):
+    """``x + conv(relu(norm(conv(relu(norm(x))))))``: a pre-activation residual block
+    (He et al. 2016) that keeps the shape ``N x C x H x W``."""
+
+    def __init__(self, channels: int, norm: bool = True) -> None:
+        super().__init__()
+
+        def norm_layer():
+            return nn.GroupNorm(min(8, channels), channels) if norm else nn.Identity()
+
+        self.body = nn.Sequential(
+            norm_layer(), nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1),
+            norm_layer(), nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    """Two 3x3 convolutions, each followed by GroupNorm and ReLU; keeps H x W."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1), nn.GroupNorm(min(8, c_out), c_out), nn.ReLU(),
+        nn.Conv2d(c_out, c_out, 3, padding=1), nn.GroupNorm(min(8, c_out), c_out), nn.ReLU(),
+    )  # fmt: skip
+
+
+class UNet(nn.Module):
+    """A small U-Net (Ronneberger et al. 2015) for image-to-image networks: restoration,
+    inpainting, pix2pix's generator, diffusion's noise predictor.
+
+    ``widths = (32, 64, 128)`` gives two 2x downsamplings: ``H x W -> H/2 -> H/4`` and back,
+    with the encoder's features concatenated to the decoder's at each scale (the skip
+    connections). ``H`` and ``W`` must be divisible by ``2 ** (len(widths) - 1)``.
+    ``in_channels -> out_channels``, no output activation (add one outside if needed).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, widths=(32, 64, 128)) -> None:
+        super().__init__()
+        widths = tuple(widths)
+        if len(widths) < 2:
+            raise ValueError(f"widths needs at least 2 levels, got {widths}")
+        self.widths = widths
+        self.down = nn.ModuleList()
+        c = in_channels
+        for w in widths:
+            self.down.append(_conv_block(c, w))
+            c = w
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ModuleList()
+        self.merge = nn.ModuleList()
+        for w in reversed(widths[:-1]):
+            self.up.append(nn.ConvTranspose2d(c, w, 2, stride=2))  # H/2^k -> H/2^(k-1)
+            self.merge.append(_conv_block(2 * w, w))  # concatenated skip: 2w channels -> w
+            c = w
+        self.out = nn.Conv2d(c, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``N x in_channels x H x W -> N x out_channels x H x W``."""
+        factor = 2 ** (len(self.widths) - 1)
+        if x.ndim != 4 or x.shape[-2] % factor or x.shape[-1] % factor:
+            raise ValueError(
+                f"UNet expects N x C x H x W with H and W divisible by {factor}, "
+                f"got shape {tuple(x.shape)}"
+            )
+        skips = []
+        for k, block in enumerate(self.down):
+            x = block(x if k == 0 else self.pool(x))  # H/2^(k-1) -> H/2^k
+            skips.append(x)
+        skips.pop()  # the bottom level has no partner
+        for up, merge in zip(self.up, self.merge, strict=True):
+            x = up(x)  # upsample 2x, halve the channels
+            x = merge(torch.cat([skips.pop(), x], dim=1))  # the skip connection
+        return self.out(x)

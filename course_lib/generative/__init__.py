@@ -1,0 +1,12 @@
+"""The generative half of the course: one module per model family.
+
+Each module holds its network(s), its loss, its sampler, its step function for
+``course_lib.train.train`` and its recipe (a frozen dataclass):
+
+    vae           chapter 05  VAE, ConditionalVAE, reparameterize, kl_divergence, VAERecipe
+    gan           chapters 06-07  GAN, ConditionalGAN (DCGAN), the losses, gan_step, DCGANRecipe
+
+Every digit generator is a ``models.DigitGenerator``: ``model.sample(n, labels=None,
+generator=None)`` returns ``n x 1 x 28 x 28`` float32 in [0, 1] on the CPU, and
+``metrics.generator_report(model)`` judges it.
+"""
