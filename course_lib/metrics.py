@@ -2,6 +2,8 @@
 
 Classifiers: ``accuracy``, ``confusion_matrix``, ``precision_recall_f1``.
 
+Images: ``psnr`` (peak signal-to-noise ratio, in dB).
+
 Generators of digits, judged by the course's trained classifier (``course_lib.judge``):
 ``frechet_distance`` (between two sets of images, in the judge's 512-d feature space) and
 ``generator_report`` (accuracy on requested classes, class coverage, entropy, confidence, and
@@ -75,6 +77,35 @@ def precision_recall_f1(y_true, y_pred, n_classes: int | None = None) -> dict[st
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
     return {"precision": precision, "recall": recall, "f1": f1, "support": actual.astype(int)}
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def psnr(estimate, target, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)``, of each image, then
+    averaged over the images (the literature's convention for a test set).
+
+    Args:
+        estimate, target: arrays or tensors of the same shape: one image ``H x W (x C)`` or a
+            batch ``N x ...`` whose first axis is the image (``N x C x H x W``, ``N x H x W``).
+            A single 2-D image counts as one.
+        data_range: the span of the pixel values (1.0 for images in [0, 1]).
+    """
+    a, b = (np.asarray(torch.as_tensor(t).detach().cpu(), np.float64) for t in (estimate, target))
+    if a.shape != b.shape:
+        raise ValueError(f"estimate and target must have the same shape, got {a.shape}, {b.shape}")
+    if a.ndim < 2:
+        raise ValueError(f"expected an image H x W or a batch N x ..., got shape {a.shape}")
+    if not data_range > 0:
+        raise ValueError(f"data_range must be > 0, got {data_range}")
+    batch = a.ndim >= 4 or (a.ndim == 3 and a.shape[-1] not in (3, 4))
+    a, b = (a, b) if batch else (a[None], b[None])
+    mse = ((a - b) ** 2).reshape(len(a), -1).mean(axis=1)
+    # PSNR = 10 log10(R^2 / MSE); identical images give +inf
+    with np.errstate(divide="ignore"):
+        values = 10 * np.log10(data_range**2 / mse)
+    return float(values.mean())
 
 
 # ----------------------------------------------------------------------------- generators

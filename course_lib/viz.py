@@ -5,10 +5,15 @@ Widget callbacks are plain functions (tested without a browser); the widgets onl
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
+
+from course_lib.scratch import classic_kernels, filter2d
 
 
 def _to_numpy_images(images) -> list[np.ndarray]:
@@ -126,8 +131,6 @@ def plot_curves(
 def apply_kernel(image: np.ndarray, name: str, repeat: int = 1) -> np.ndarray:
     """The kernel playground's callback: filter a grey photo ``repeat`` times with one of
     ``scratch.classic_kernels()`` (same-size output). Returns the filtered ``H x W`` image."""
-    from course_lib.scratch import classic_kernels, filter2d
-
     kernels = classic_kernels()
     if name not in kernels:
         raise ValueError(f"unknown kernel {name!r}; choose one of {', '.join(kernels)}")
@@ -141,12 +144,6 @@ def apply_kernel(image: np.ndarray, name: str, repeat: int = 1) -> np.ndarray:
 
 def _playground_png(image: np.ndarray, kernel: str, repeat: int, out: np.ndarray) -> bytes:
     """Photo, kernel and result side by side, rendered to PNG bytes (no pyplot, no display)."""
-    import io
-
-    from matplotlib.figure import Figure
-
-    from course_lib.scratch import classic_kernels
-
     fig = Figure(figsize=(10, 3.6))
     axes = fig.subplots(1, 3, width_ratios=[4, 1.5, 4])
     axes[0].imshow(image, cmap="gray", vmin=0, vmax=1)
@@ -174,10 +171,6 @@ def kernel_playground(image: np.ndarray):
     The picture is an ``ipywidgets.Image`` holding a PNG (not an Output widget), so that the
     notebook also runs headless (nbconvert, nbval) without waiting on widget messages.
     """
-    import ipywidgets as widgets
-
-    from course_lib.scratch import classic_kernels
-
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"image must be one grey photo H x W, got shape {image.shape}")

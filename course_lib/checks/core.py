@@ -1,0 +1,318 @@
+"""The machinery every check shares: the case type, the case runner, the one failure report,
+the wording of the common mistakes (nothing returned, a crash, NaN ...), and the check of a
+NumPy function (``_run``). The generic check of a PyTorch function, built on the same runner
+and report, is in ``torch_function``.
+
+A check makes its cases, runs the learner's function on each (``_run_cases``: a function per
+case returns ``None`` when the case passes, a ``_Wrong`` that says what is wrong, or the
+``CheckFailed`` of a crash), then ``_report`` prints one line of success or returns the failure
+of the first case that went wrong, with a hint and the list of failing cases; the check raises
+it itself, so that the learner's traceback is short: their cell, then the check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+RTOL = 1e-4
+ATOL = 1e-4
+GRAD_ATOL = 1e-5  # gradients: of order 1/N, compared a little more tightly
+
+
+class CheckFailed(AssertionError):
+    """Raised by a check when the learner's function gives a wrong answer."""
+
+
+@dataclass
+class _Case:
+    """One call of the learner's function: what it is, the arguments, the expected result."""
+
+    label: str
+    args: tuple
+    expected: np.ndarray
+    tags: frozenset[str] = field(default_factory=frozenset)
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Wrong:
+    """What a case found wrong, in lines of text, and a hint if the mistake is a known one."""
+
+    lines: list[str]
+    hint: str | None = None
+
+
+# ----------------------------------------------------------------------------- words
+
+
+def _shape(shape: Sequence[int]) -> str:
+    """``(2, 3, 7, 5) -> '(2, 3, 7, 5)'``, as NumPy prints ``a.shape``."""
+    return str(tuple(int(s) for s in shape))
+
+
+def _num(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def _index(idx) -> str:
+    return "[" + ", ".join(str(int(i)) for i in idx) + "]"
+
+
+def _off_by_one_words(size_name: str, formula: str, value: int) -> str:
+    return (
+        f"off-by-one output size. The number of window positions is "
+        f"{size_name} = {formula} = {value}: loop with range({size_name}), and count the last "
+        f"window too (the + 1)."
+    )
+
+
+def _not_written(name: str) -> CheckFailed:
+    return CheckFailed(
+        f"{name} is not written yet: replace `raise NotImplementedError()` in its cell with "
+        f"your code, run that cell, then run this check again."
+    )
+
+
+def _not_callable(name: str, fn) -> CheckFailed:
+    return CheckFailed(
+        f"check_{name} needs your function itself, e.g. check_{name}({name}), "
+        f"got a {type(fn).__name__}."
+    )
+
+
+_TORCH_ERRORS = [
+    (
+        ("does not require grad", "does not have a grad_fn"),
+        "the loss is cut off from autograd, so backward() has nothing to follow: compute it "
+        "from model(x) with torch operations, outside `with torch.no_grad():`, and without "
+        ".item(), .detach(), .numpy() or torch.tensor(...) on the way.",
+    ),
+    (
+        ("backward through the graph a second time",),
+        "backward() ran twice through the same graph: call loss.backward() once per step, "
+        "on a loss computed from this batch.",
+    ),
+    (
+        ("in-place operation", "inplace operation"),
+        "don't change a tensor that autograd needs in place (logits -= m, logits.sub_(m), "
+        "x[...] = ...): make a new one instead, e.g. z = logits - m.",
+    ),
+    (
+        ("numpy()",),
+        "stay in torch: NumPy cannot follow gradients. torch has exp, log, max and sum too.",
+    ),
+    (
+        ("implicitly created only for scalar outputs",),
+        "the loss must be one number: average over the batch (.mean()).",
+    ),
+    (
+        ("expected scalar type Long", "tensors used as indices must be long"),
+        "y holds int64 labels: use it as an index (z[torch.arange(N), y]), not as a float.",
+    ),
+]
+
+
+def _torch_error_hint(err: Exception) -> str | None:
+    """Words for the errors PyTorch raises at the classic mistakes of a loss or a step."""
+    text = str(err)
+    for needles, hint in _TORCH_ERRORS:
+        if any(n in text for n in needles):
+            return hint
+    return None
+
+
+def _raised(name: str, err: Exception, where: str) -> CheckFailed:
+    hint = _torch_error_hint(err)
+    failure = CheckFailed(
+        f"{name} raised {type(err).__name__}: {err}\non {where}.\n"
+        + (
+            f"Hint: {hint}"
+            if hint
+            else "Read the traceback above to find the line of your function that failed; "
+            "print the shapes of your arrays or tensors just before it."
+        )
+    )
+    failure.__cause__ = err
+    return failure
+
+
+def _call(fn: Callable, name: str, args: tuple, where: str):
+    """``fn(*args)``; not written yet raises ``CheckFailed`` (which stops the check), any other
+    exception of the learner's code is returned as the ``CheckFailed`` that describes it."""
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        raise _not_written(name) from None
+    except Exception as err:  # anything the learner's code raises
+        return _raised(name, err, where)
+
+
+# ----------------------------------------------------------------------------- runner and report
+
+
+def _tag_hint(cases: Sequence, failed: list[int], tag_hints: Mapping[str, str]) -> str | None:
+    """A hint when exactly the cases with one tag fail (e.g. only those with padding)."""
+    failing = set(failed)
+    for tag, hint in tag_hints.items():
+        with_tag = {i for i, c in enumerate(cases) if tag in c.tags}
+        if with_tag and failing <= with_tag and len(failing) < len(cases):
+            return hint
+    return None
+
+
+def _report(
+    name: str, cases: Sequence, results: list, tag_hints: Mapping[str, str]
+) -> CheckFailed | None:
+    """One line of success, or the failure of the first case that went wrong: an error it
+    raised (a ``CheckFailed`` already), or a ``_Wrong``, with a hint and the failing cases."""
+    total = len(cases)
+    failed = [k for k, r in enumerate(results) if r is not None]
+    if not failed:
+        print(f"✓ {name}: all {total} cases match the reference.")
+        return None
+    k = failed[0]
+    if isinstance(results[k], CheckFailed):
+        return results[k]
+    wrong: _Wrong = results[k]
+    lines = [f"{name} is wrong on case {k + 1} of {total}: {cases[k].label}.", *wrong.lines]
+    hint = wrong.hint or _tag_hint(cases, failed, tag_hints)
+    if hint:
+        lines.append("Hint: " + hint)
+    passed = [i + 1 for i in range(total) if i not in failed]
+    lines.append(
+        f"Cases that fail: {', '.join(str(i + 1) for i in failed)}"
+        + (f"; cases that pass: {', '.join(map(str, passed))}." if passed else " (all of them).")
+    )
+    return CheckFailed("\n".join(lines))
+
+
+def _run_cases(
+    fn: Callable,
+    name: str,
+    cases: Sequence,
+    run_case: Callable[[int, Any, str], _Wrong | CheckFailed | None],
+    tag_hints: Mapping[str, str],
+) -> CheckFailed | None:
+    """Run ``run_case(k, case, where)`` on every case (``k`` counts from 0, ``where`` is
+    'case k + 1 of n: label'); print one line of success and return None, or return the
+    failure to raise. ``run_case`` returns None (the case passes), a ``_Wrong`` or a
+    ``CheckFailed`` (reported if no earlier case went wrong); a ``CheckFailed`` that it
+    *raises* (not written yet) stops the check at once."""
+    if not callable(fn):
+        return _not_callable(name, fn)
+    results = []
+    for k, case in enumerate(cases):
+        try:
+            results.append(run_case(k, case, f"case {k + 1} of {len(cases)}: {case.label}"))
+        except CheckFailed as err:
+            return err
+    return _report(name, cases, results, tag_hints)
+
+
+# ----------------------------------------------------------------------------- NumPy checks
+
+
+def _as_array(got, name: str, where: str) -> np.ndarray:
+    """The learner's return value as a float64 array, or a CheckFailed that says why not."""
+    if got is None:
+        raise CheckFailed(
+            f"{name} returned None on {where}. Did you forget the `return` statement at the "
+            f"end of your function?"
+        )
+    if hasattr(got, "detach") and hasattr(got, "numpy"):
+        raise CheckFailed(
+            f"{name} returned a torch tensor on {where}; return a NumPy array "
+            f"(work with NumPy here, or convert with t.detach().cpu().numpy())."
+        )
+    if isinstance(got, tuple) and len(got) > 1:
+        raise CheckFailed(
+            f"{name} returned a tuple of {len(got)} things on {where}; it must return one "
+            f"NumPy array."
+        )
+    try:
+        arr = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise CheckFailed(
+            f"{name} must return a NumPy array of numbers, got a {type(got).__name__} "
+            f"on {where} ({err})."
+        ) from None
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise CheckFailed(
+            f"{name} returned NaN or infinity on {where}, first at index {list(map(int, bad))}. "
+            f"Did you start from np.empty (which holds garbage) instead of np.zeros, or divide "
+            f"by zero?"
+        )
+    return arr
+
+
+def _close(a: np.ndarray, b: np.ndarray, atol: float = ATOL) -> bool:
+    """Same shape and values, within the tolerances; NaN and inf equal themselves (so that a
+    classic mistake that gives NaN is recognised too)."""
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL, atol=atol, equal_nan=True))
+
+
+def _first_match(got: np.ndarray, candidates: Iterable[tuple[str, Callable[[], object]]]):
+    """The hint of the first candidate wrong answer that ``got`` equals, else None."""
+    for hint, make in candidates:
+        try:
+            cand = make()
+        except Exception:  # a candidate that does not apply to this case
+            continue
+        if cand is None:
+            continue
+        cand = np.asarray(cand, dtype=np.float64)
+        if _close(got, cand):
+            return hint
+    return None
+
+
+def _value_report(expected: np.ndarray, got: np.ndarray) -> str:
+    """'the shape is right, but K of M values differ; largest error ... at index ...'."""
+    err = np.abs(got - expected)
+    wrong = ~np.isclose(got, expected, rtol=RTOL, atol=ATOL)
+    idx = np.unravel_index(int(np.argmax(err)), err.shape)
+    index = _index(idx)
+    return (
+        f"The shape {_shape(got.shape)} is right, but {int(wrong.sum())} of {got.size} values "
+        f"differ.\nLargest error {_num(float(err[idx]))} at index {index}: expected "
+        f"{_num(float(expected[idx]))}, got {_num(float(got[idx]))}."
+    )
+
+
+def _run(
+    fn: Callable,
+    name: str,
+    cases: list[_Case],
+    shape_hint: Callable[[_Case, tuple], str | None],
+    value_candidates: Callable[[_Case], list[tuple[str, Callable[[], object]]]],
+    tag_hints: Mapping[str, str],
+    extra_value_hint: Callable[[_Case, np.ndarray], str | None] | None = None,
+) -> CheckFailed | None:
+    """The check of a NumPy function: each case's result must equal ``case.expected``. Returns
+    the failure to raise, or None after printing one line of success."""
+
+    def run_case(k: int, case: _Case, where: str):
+        args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in case.args)
+        got = _call(fn, name, args, where)
+        if isinstance(got, CheckFailed):
+            return got
+        try:
+            got = _as_array(got, name, where)
+        except CheckFailed as err:
+            return err
+        if _close(got, case.expected):
+            return None
+        if got.shape != case.expected.shape:
+            lines = [f"Expected an array of shape {case.expected.shape}, got shape {got.shape}."]
+            return _Wrong(lines, shape_hint(case, got.shape))
+        hint = _first_match(got, value_candidates(case))
+        if hint is None and extra_value_hint is not None:
+            hint = extra_value_hint(case, got)
+        return _Wrong([_value_report(case.expected, got)], hint)
+
+    return _run_cases(fn, name, cases, run_case, tag_hints)
