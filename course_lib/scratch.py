@@ -235,6 +235,76 @@ def conv2d_backward(dout, x, w, stride: Pair = 1, padding: Pair = 0, dilation: P
     return dx, dw, dout.sum(axis=(0, 2, 3)).astype(dtype)
 
 
+# ----------------------------------------------------------------------------- transposed conv
+
+
+def conv_transpose_output_size(
+    size: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0
+) -> int:
+    """Output size of ``nn.ConvTranspose2d`` along one axis (dilation 1).
+
+    A transposed convolution spreads each input pixel over a ``kernel``-wide window placed every
+    ``stride`` pixels, then crops ``padding`` from each side:
+    """
+    limits = [("size", size, 1), ("kernel", kernel, 1), ("stride", stride, 1),
+              ("padding", padding, 0), ("output_padding", output_padding, 0)]  # fmt: skip
+    for name, value, low in limits:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    if output_padding >= stride:
+        raise ValueError(f"output_padding must be smaller than stride, got {output_padding}")
+    # out = (in - 1) * stride - 2 * padding + kernel + output_padding
+    return (size - 1) * stride - 2 * padding + kernel + output_padding
+
+
+def conv_transpose2d(x, w, b=None, stride: Pair = 1, padding: Pair = 0):
+    """Transposed convolution, as ``torch.nn.functional.conv_transpose2d`` (dilation 1,
+    output_padding 0, one group): each input pixel spreads a copy of the kernel, scaled by its
+    value, onto the output; copies sit ``stride`` pixels apart and add up where they overlap;
+    then ``padding`` pixels are cropped from each border.
+
+        y_full[n, o, i*s + m, j*s + k] += sum_c x[n, c, i, j] * w[c, o, m, k]
+        y = y_full[:, :, p : -p, p : -p] + b[o]
+
+    It is also the gradient of ``conv2d`` with respect to its input (``conv2d_backward``'s
+    ``dx``), with the same ``w``, stride and padding.
+
+    Args:
+        x: ``N x C_in x H x W``.
+        w: ``C_in x C_out x KH x KW`` (PyTorch's layout for transposed convolutions: input
+            channels first).  b: ``C_out`` (optional).
+
+    Returns:
+        ``N x C_out x OH x OW`` with ``OH = (H - 1)*s - 2p + KH`` (likewise ``OW``).
+    """
+    x = _array(x, "x", 4, "of shape N x C_in x H x W")
+    w = _array(w, "w", 4, "of shape C_in x C_out x KH x KW")
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(
+            f"channel mismatch: x has C_in={x.shape[1]} channels (shape {x.shape}) but w has "
+            f"{w.shape[0]} (shape {w.shape}); a transposed convolution's w is "
+            f"C_in x C_out x KH x KW = {x.shape[1]} x C_out x KH x KW"
+        )
+    if b is not None:
+        b = _array(b, "b", 1, "of shape C_out")
+        if b.shape[0] != w.shape[1]:
+            raise ValueError(f"b must have shape ({w.shape[1]},), one per output channel")
+    s, p = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
+    (n, _, h, wd), (_, c_out, kh, kw) = x.shape, w.shape
+    full = ((h - 1) * s[0] + kh, (wd - 1) * s[1] + kw)  # before cropping
+    if min(full[0] - 2 * p[0], full[1] - 2 * p[1]) < 1:
+        raise ValueError(f"padding {p} crops the whole output of size {full}")
+    y = np.zeros((n, c_out, *full), _dtype(x, w, b))
+    for m in range(kh):
+        for k in range(kw):
+            # the tap (m, k) of every copy lands on rows i*s + m and columns j*s + k
+            rows = slice(m, m + s[0] * (h - 1) + 1, s[0])
+            cols = slice(k, k + s[1] * (wd - 1) + 1, s[1])
+            y[:, :, rows, cols] += np.einsum("nchw,co->nohw", x, w[:, :, m, k])
+    y = y[:, :, p[0] : full[0] - p[0], p[1] : full[1] - p[1]]
+    return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+
 def _check_dout(dout, expected: tuple[int, ...]) -> np.ndarray:
     dout = _array(dout, "dout", 4, "of the layer's output shape")
     if dout.shape != tuple(expected):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_lib import scratch
@@ -218,3 +218,62 @@ def test_linear_and_relu_backward_match_numerical():
     z = rng.standard_normal((3, 4))
     dz = scratch.relu_backward(np.ones_like(z), z)
     np.testing.assert_array_equal(dz, (z > 0).astype(float))
+
+
+# ----------------------------------------------------------------------------- transposed conv
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 2), c_in=st.integers(1, 3), c_out=st.integers(1, 3),
+    h=st.integers(1, 6), w=st.integers(1, 6), kh=st.integers(1, 4), kw=st.integers(1, 4),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)), data=st.data(),
+    dtype=st.sampled_from([np.float32, np.float64]), bias=st.booleans(),
+)  # fmt: skip
+def test_conv_transpose2d_matches_torch(n, c_in, c_out, h, w, kh, kw, stride, data, dtype, bias):
+    full = ((h - 1) * stride[0] + kh, (w - 1) * stride[1] + kw)
+    padding = (
+        data.draw(st.integers(0, (full[0] - 1) // 2)),
+        data.draw(st.integers(0, (full[1] - 1) // 2)),
+    )
+    rng = np.random.default_rng(h * 100 + w)
+    x = rng.standard_normal((n, c_in, h, w)).astype(dtype)
+    wt = rng.standard_normal((c_in, c_out, kh, kw)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype) if bias else None
+    ours = scratch.conv_transpose2d(x, wt, b, stride=stride, padding=padding)
+    ref = F.conv_transpose2d(
+        torch.from_numpy(x), torch.from_numpy(wt), None if b is None else torch.from_numpy(b),
+        stride=stride, padding=padding,
+    ).numpy()  # fmt: skip
+    case = f"x {x.shape} w {wt.shape} stride {stride} padding {padding} {dtype.__name__}"
+    assert ours.shape == ref.shape, f"{case}: shape {ours.shape} vs {ref.shape}"
+    assert ours.dtype == dtype, case
+    err = np.abs(ours - ref).max()
+    assert err < (1e-4 if dtype == np.float32 else 1e-10), f"{case}: max error {err:.3g}"
+    assert ours.shape[2] == scratch.conv_transpose_output_size(h, kh, stride[0], padding[0])
+
+
+def test_conv_transpose2d_is_the_input_gradient_of_conv2d():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 9, 8))
+    w = rng.standard_normal((4, 3, 3, 3))
+    y = scratch.conv2d(x, w, stride=2, padding=1)  # 2 x 4 x 5 x 4
+    dout = rng.standard_normal(y.shape)
+    dx = scratch.conv2d_backward(dout, x, w, stride=2, padding=1)[0]
+    up = scratch.conv_transpose2d(dout, w, stride=2, padding=1)  # w read as C_in=4 x C_out=3
+    assert up.shape == (2, 3, 9, 7)  # (5-1)*2 - 2 + 3 = 9, (4-1)*2 - 2 + 3 = 7: one column short
+    assert np.abs(up - dx[..., :7]).max() < 1e-12
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        ((np.zeros((1, 2, 3, 3)), np.zeros((3, 1, 2, 2))), "C_in x C_out x KH x KW = 2 x"),
+        ((np.zeros((1, 1, 1, 1)), np.zeros((1, 1, 2, 2)), None, 1, 1), "crops the whole"),
+        ((np.zeros((1, 1, 3, 3)), np.zeros((1, 2, 2, 2)), np.zeros(3)), "one per output"),
+        ((np.zeros((1, 3, 3)), np.zeros((1, 1, 2, 2))), "N x C_in x H x W"),
+    ],
+)
+def test_conv_transpose2d_says_what_is_wrong(args, words):
+    with pytest.raises(ValueError, match=words):
+        scratch.conv_transpose2d(*args)

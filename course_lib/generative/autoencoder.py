@@ -20,26 +20,8 @@ from torch import nn
 
 from course_lib.data import check_digit_images, digits
 from course_lib.runtime import seed_everything
+from course_lib.scratch import conv_transpose_output_size  # noqa: F401 (chapter 04's formula)
 from course_lib.train import train
-
-
-def conv_transpose_output_size(
-    size: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0
-) -> int:
-    """Output size of ``nn.ConvTranspose2d`` along one axis (dilation 1).
-
-    A transposed convolution spreads each input pixel over a ``kernel``-wide window placed every
-    ``stride`` pixels, then crops ``padding`` from each side:
-    """
-    limits = [("size", size, 1), ("kernel", kernel, 1), ("stride", stride, 1),
-              ("padding", padding, 0), ("output_padding", output_padding, 0)]  # fmt: skip
-    for name, value, low in limits:
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    if output_padding >= stride:
-        raise ValueError(f"output_padding must be smaller than stride, got {output_padding}")
-    # out = (in - 1) * stride - 2 * padding + kernel + output_padding
-    return (size - 1) * stride - 2 * padding + kernel + output_padding
 
 
 def nyquist_energy(images: torch.Tensor) -> torch.Tensor:
