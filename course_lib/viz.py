@@ -6,11 +6,12 @@ Widget callbacks are plain functions (tested without a browser); the widgets onl
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 
 from course_lib.scratch import classic_kernels, filter2d
@@ -188,5 +189,81 @@ def kernel_playground(image: np.ndarray):
 
     kernel.observe(update, names="value")
     repeat.observe(update, names="value")
+    update()
+    return box
+
+
+# ----------------------------------------------------------------------------- latent traversal
+
+
+def decode_latent(decode: Callable[[torch.Tensor], torch.Tensor], z) -> np.ndarray:
+    """The latent traversal's callback: decode one code ``z`` (``D`` numbers) with
+    ``decode`` (``1 x D -> 1 x 1 x H x W`` in [0, 1], e.g. ``lambda z: model.decode(z).sigmoid()``)
+    and return the ``H x W`` image as a NumPy array, without gradients."""
+    z = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(1, -1)
+    with torch.no_grad():
+        image = decode(z)
+    if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[:2] != (1, 1):
+        raise ValueError(
+            "decode must return one grey image, a tensor 1 x 1 x H x W, got "
+            f"{getattr(image, 'shape', type(image).__name__)}"
+        )
+    return image[0, 0].detach().float().cpu().numpy()
+
+
+def _grey_png(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    plt.imsave(buffer, np.clip(image, 0, 1), cmap="gray", vmin=0, vmax=1, format="png")
+    return buffer.getvalue()
+
+
+def latent_traversal(
+    decode: Callable[[torch.Tensor], torch.Tensor],
+    z_dim: int,
+    dims: Sequence[int] | None = None,
+    start=None,
+    limit: float = 3.0,
+):
+    """Sliders on latent dimensions and the decoded image, updated as they move.
+
+    Args:
+        decode: ``1 x z_dim -> 1 x 1 x H x W`` in [0, 1] (see ``decode_latent``).
+        z_dim: the size of the code.  dims: the dimensions that get a slider (default: the
+            first six).  start: the code to start from (default zeros, the prior's mean).
+        limit: each slider runs over ``[-limit, limit]`` (prior standard deviations).
+
+    The returned box has ``.sliders`` (one per dimension in ``dims``), ``.picture`` (an
+    ``ipywidgets.Image`` with the PNG, so that a headless run never waits on widget messages),
+    ``.z`` (the current code, NumPy) and ``.result`` (the decoded ``H x W`` image).
+    """
+    if isinstance(z_dim, bool) or not isinstance(z_dim, int) or z_dim < 1:
+        raise ValueError(f"z_dim must be a positive int, got {z_dim!r}")
+    dims = list(range(min(6, z_dim))) if dims is None else [int(d) for d in dims]
+    if not dims or any(d < 0 or d >= z_dim for d in dims):
+        raise ValueError(f"dims must be latent dimensions in 0..{z_dim - 1}, got {dims}")
+    z0 = np.zeros(z_dim, np.float32) if start is None else np.asarray(start, np.float32).ravel()
+    if z0.shape != (z_dim,):
+        raise ValueError(f"start must hold z_dim = {z_dim} numbers, got shape {z0.shape}")
+    sliders = [
+        widgets.FloatSlider(
+            value=float(np.clip(z0[d], -limit, limit)), min=-limit, max=limit, step=0.1,
+            description=f"z[{d}]", continuous_update=True,
+        )
+        for d in dims
+    ]  # fmt: skip
+    picture = widgets.Image(format="png", width=168, height=168)
+    box = widgets.HBox([widgets.VBox(sliders), picture])
+    box.sliders, box.picture = sliders, picture
+
+    def update(_change=None) -> None:
+        z = z0.copy()
+        for d, slider in zip(dims, sliders, strict=True):
+            z[d] = slider.value
+        box.z = z
+        box.result = decode_latent(decode, z)
+        picture.value = _grey_png(box.result)
+
+    for slider in sliders:
+        slider.observe(update, names="value")
     update()
     return box

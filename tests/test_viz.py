@@ -69,3 +69,41 @@ def test_kernel_playground_rejects_colour_images():
 def test_apply_kernel_rejects_unknown_kernel():
     with pytest.raises(ValueError, match="sobel_x"):
         viz.apply_kernel(np.zeros((5, 5)), "blurry")
+
+
+def _decoder(z_dim: int):
+    """A stand-in decoder: image = sigmoid of a fixed linear map of z, 1 x 1 x 28 x 28."""
+    weights = torch.randn(z_dim, 784, generator=torch.Generator().manual_seed(0))
+    return lambda z: torch.sigmoid(z @ weights).reshape(-1, 1, 28, 28)
+
+
+def test_latent_traversal_callback_follows_the_sliders():
+    decode = _decoder(5)
+    widget = viz.latent_traversal(decode, 5, dims=[1, 3], start=[0.5, 0, 0, 0, -1])
+    assert [s.description for s in widget.sliders] == ["z[1]", "z[3]"]
+    assert widget.picture.value[:8] == b"\x89PNG\r\n\x1a\n"
+    first = widget.result.copy()
+    np.testing.assert_allclose(first, viz.decode_latent(decode, [0.5, 0, 0, 0, -1]), atol=1e-6)
+    widget.sliders[1].value = 2.0  # move z[3]
+    np.testing.assert_array_equal(widget.z, np.float32([0.5, 0, 0, 2.0, -1]))
+    np.testing.assert_allclose(widget.result, viz.decode_latent(decode, widget.z), atol=1e-6)
+    assert np.abs(widget.result - first).max() > 0.01, "moving a slider must change the image"
+    assert plt.get_fignums() == [], "the traversal must not open pyplot figures"
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(z_dim=0), "z_dim must be a positive int"),
+        (dict(z_dim=4, dims=[4]), "dims must be latent dimensions in 0..3"),
+        (dict(z_dim=4, start=[0, 0]), "start must hold z_dim = 4 numbers"),
+    ],
+)
+def test_latent_traversal_says_what_is_wrong(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        viz.latent_traversal(_decoder(4), **kwargs)
+
+
+def test_decode_latent_wants_one_grey_image():
+    with pytest.raises(ValueError, match="1 x 1 x H x W"):
+        viz.decode_latent(lambda z: torch.zeros(2, 1, 28, 28), [0.0])
