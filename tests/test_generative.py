@@ -216,3 +216,88 @@ def test_recipes_are_frozen():
     for recipe in (vae.VAERecipe(), gan.DCGANRecipe()):
         with pytest.raises(dataclasses.FrozenInstanceError):
             recipe.seed = 1
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_importance_weighted_nll_matches_torch_distributions(conditional):
+    """The same draws, weighed with torch.distributions:
+    -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x)."""
+    torch.manual_seed(0)
+    model = (vae.ConditionalVAE if conditional else vae.VAE)(z_dim=3, widths=(4, 8), hidden=16)
+    x = torch.bernoulli(torch.full((5, 1, 28, 28), 0.3))
+    labels = torch.tensor([0, 3, 9, 1, 1]) if conditional else None
+    k = 7
+    ours = model.nll(x, k=k, labels=labels, generator=torch.Generator().manual_seed(4), chunk=k)
+    again = model.nll(x, k=k, labels=labels, generator=torch.Generator().manual_seed(4), chunk=k)
+    assert torch.equal(ours, again), "a seeded generator must repeat the estimate"
+    model.eval()
+    with torch.no_grad():
+        mu, logvar = model.encode(x, labels)
+        std = (0.5 * logvar).exp()
+        eps = torch.randn((k * 5, 3), generator=torch.Generator().manual_seed(4)).view(k, 5, 3)
+        z = mu + std * eps  # k x 5 x 3, the draws nll makes (sample-major)
+        lab = None if labels is None else labels.repeat(k)
+        logits = model.decode(z.reshape(-1, 3), lab).view(k, 5, 1, 28, 28)
+        log_w = (
+            Bernoulli(logits=logits).log_prob(x).flatten(2).sum(-1)
+            + Normal(0.0, 1.0).log_prob(z).sum(-1)
+            - Normal(mu, std).log_prob(z).sum(-1)
+        )
+        ref = -(torch.logsumexp(log_w, 0) - torch.log(torch.tensor(float(k))))
+    err = (ours - ref).abs().max().item()
+    assert err < 1e-3, f"conditional={conditional}: max error {err:.3g} nats"
+    with pytest.raises(ValueError, match="k must be an int >= 1"):
+        model.nll(x, k=0, labels=labels)
+
+
+def test_importance_weighted_training_loss_is_the_bound_and_needs_beta_one():
+    torch.manual_seed(0)
+    model = vae.VAE(z_dim=3, widths=(4, 8), hidden=16)
+    x = torch.bernoulli(torch.full((4, 1, 28, 28), 0.3))
+    torch.manual_seed(5)
+    iw = model.loss(x, samples=6)["loss"]
+    torch.manual_seed(5)
+    mu, logvar = model.encode(x)
+    eps = torch.randn(24, 3)  # the draw the loss makes: (k * N) x D, sample-major
+    z = mu.repeat(6, 1) + (0.5 * logvar.repeat(6, 1)).exp() * eps
+    log_w = (
+        Bernoulli(logits=model.decode(z)).log_prob(x.repeat(6, 1, 1, 1)).flatten(1).sum(1)
+        + Normal(0.0, 1.0).log_prob(z).sum(1)
+        - Normal(mu.repeat(6, 1), (0.5 * logvar.repeat(6, 1)).exp()).log_prob(z).sum(1)
+    ).view(6, 4)
+    ref = -(torch.logsumexp(log_w, 0) - torch.log(torch.tensor(6.0))).mean()
+    assert torch.isclose(iw, ref, atol=1e-3), (iw.item(), ref.item())
+    iw.backward()  # it trains: gradients reach the encoder
+    assert model.to_stats[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="needs beta = 1"):
+        model.loss(x, beta=0.5, samples=2)
+
+
+def test_recipe_schedule_warm_up_and_augmentation():
+    recipe = vae.VAERecipe(steps=100, cosine=True, beta=2.0, warmup_steps=10, rotation=8, shift=1)
+    assert [recipe.kl_weight(t) for t in (0, 5, 10, 50)] == [0.0, 1.0, 2.0, 2.0]
+    model = vae.VAE(z_dim=2, widths=(4, 8), hidden=8)
+    opt, sched = recipe.optimizers(model)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == recipe.lr and abs(lrs[50] - recipe.lr / 2) < 1e-9 and lrs[-1] < 1e-6
+    assert repr(recipe.augmentation()) == "Compose([RandomRotation(8), RandomShift(1)])"
+    assert vae.VAERecipe().augmentation() is None
+
+
+def test_the_warm_up_resumes_where_it_stopped(tmp_path):
+    """The KL weight follows the scheduler's step count, which checkpoints keep."""
+    recipe = vae.VAERecipe(z_dim=2, widths=(4, 8), hidden=8, steps=12, warmup_steps=12)
+    whole, history = vae.train_vae(recipe, progress=False)
+    betas = history.series("beta")
+    vae.train_vae(
+        dataclasses.replace(recipe, steps=5), progress=False, checkpoint=tmp_path / "c.pt"
+    )
+    resumed, history2 = vae.train_vae(recipe, progress=False, checkpoint=tmp_path / "c.pt")
+    assert betas == [t / 12 for t in range(12)], betas
+    assert history2.series("beta")[-7:] == betas[-7:], history2.series("beta")
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

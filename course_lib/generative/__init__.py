@@ -3,7 +3,10 @@
 Each module holds its network(s), its loss, its sampler, its step function for
 ``course_lib.train.train`` and its recipe (a frozen dataclass):
 
-    vae           chapter 05  VAE, ConditionalVAE, reparameterize, kl_divergence, VAERecipe
+    autoencoder   chapter 04  ConvAutoencoder, reconstruction_loss, nyquist_energy, the denoising
+                              step, AutoencoderRecipe (an autoencoder is not a generator)
+    vae           chapter 05  VAE, ConditionalVAE, reparameterize, kl_divergence, negative_elbo,
+                              nll (importance-weighted), VAERecipe, VAE_RECIPE, CVAE_RECIPE
     gan           chapters 06-07  GAN, ConditionalGAN (DCGAN), the losses, gan_step, DCGANRecipe
 
 Every digit generator is a ``models.DigitGenerator``: ``model.sample(n, labels=None,

@@ -14,6 +14,7 @@ Shapes: ``x`` is ``N x 1 x 28 x 28`` with 0/1 pixels (``data.binarize``), ``z`` 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib.augment import Compose, RandomRotation, RandomShift
 from course_lib.data import binarize, binarized_digits, check_digit_images, digits
 from course_lib.models import DigitGenerator
 from course_lib.runtime import seed_everything
@@ -59,6 +61,18 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     # log p(x|z) = sum_i [x_i log p_i + (1 - x_i) log(1 - p_i)],  p_i = sigmoid(logit_i)
     bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
     return -bce.flatten(1).sum(dim=1)
+
+
+def negative_elbo(
+    logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta=1.0
+) -> torch.Tensor:
+    """The negative ELBO, averaged over the batch, in nats per image: ``-E_q[log p(x|z)]``
+    estimated with the one ``z`` that gave the decoder's ``logits``, plus ``beta`` times the KL.
+
+    ``logits``, ``x``: ``N x 1 x 28 x 28``; ``mu``, ``logvar``: ``N x D``. Returns a scalar.
+    """
+    # -ELBO = -log p(x|z) + beta * KL(q(z|x) || p(z)),  averaged over the N images
+    return (-bernoulli_log_likelihood(logits, x) + beta * kl_divergence(mu, logvar)).mean()
 
 
 def gaussian_log_density(z: torch.Tensor, mu=None, logvar=None) -> torch.Tensor:
@@ -130,49 +144,78 @@ class VAE(DigitGenerator):
         mu, logvar = self.encode(x, labels)
         return self.decode(reparameterize(mu, logvar), labels), mu, logvar
 
-    def loss(self, x: torch.Tensor, labels=None, beta: float = 1.0) -> dict[str, torch.Tensor]:
-        """The negative ELBO, mean over the batch, in nats per image (``beta`` weighs the KL:
-        ``beta = 1`` is the true bound).
+    def loss(
+        self, x: torch.Tensor, labels=None, beta: float = 1.0, samples: int = 1
+    ) -> dict[str, torch.Tensor]:
+        """The training loss, mean over the batch, in nats per image.
 
-        Returns ``{"loss": -ELBO_beta, "reconstruction": -E_q log p(x|z), "kl": KL}``."""
-        logits, mu, logvar = self(x, labels)
-        reconstruction = -bernoulli_log_likelihood(logits, x).mean()
-        kl = kl_divergence(mu, logvar).mean()
-        # -ELBO = -E_q[log p(x|z)] + beta * KL(q(z|x) || p(z))
-        return {"loss": reconstruction + beta * kl, "reconstruction": reconstruction, "kl": kl}
+        ``samples = 1``: the negative ELBO (``beta`` weighs the KL; ``beta = 1`` is the true
+        bound). ``samples = k > 1``: the importance-weighted bound of Burda et al. (2016) with
+        ``k`` samples per image (tighter; ``beta`` must be 1). Returns ``{"loss", and, for the
+        log, "reconstruction": -log p(x|z) and "kl": KL}`` of the first sample.
+        """
+        if samples > 1 and beta != 1.0:
+            raise ValueError(f"the importance-weighted bound needs beta = 1, got {beta}")
+        mu, logvar = self.encode(x, labels)
+        n, k = len(x), samples
+        mu_k, logvar_k = mu.repeat(k, 1), logvar.repeat(k, 1)  # sample-major: (k*N) x D
+        z = reparameterize(mu_k, logvar_k)
+        logits = self.decode(z, None if labels is None else labels.repeat(k))
+        with torch.no_grad():
+            reconstruction = -bernoulli_log_likelihood(logits[:n], x).mean()
+            kl = kl_divergence(mu, logvar).mean()
+        if k == 1:
+            loss = negative_elbo(logits, x, mu, logvar, beta)
+        else:
+            log_px_z = bernoulli_log_likelihood(logits, x.repeat(k, 1, 1, 1))
+            # log w = log p(x|z) + log p(z) - log q(z|x);  loss = -[logsumexp_i log w_i - log k]
+            log_w = log_px_z + gaussian_log_density(z) - gaussian_log_density(z, mu_k, logvar_k)
+            loss = -(torch.logsumexp(log_w.view(k, n), dim=0) - math.log(k)).mean()
+        return {"loss": loss, "reconstruction": reconstruction, "kl": kl}
 
     @torch.no_grad()
-    def nll(self, x: torch.Tensor, k: int = 500, labels=None, chunk: int = 100) -> torch.Tensor:
+    def nll(
+        self,
+        x: torch.Tensor,
+        k: int = 500,
+        labels=None,
+        generator: torch.Generator | None = None,
+        batch: int = 20,
+        chunk: int = 100,
+    ) -> torch.Tensor:
         """Importance-weighted estimate of ``-log p(x)`` per image, in nats (Burda et al. 2016):
 
             log p(x) ~ log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x),   z_i ~ q(z | x)
 
-        a lower bound on ``log p(x)`` that tightens as ``k`` grows (``k = 1``: the ELBO).
-        Returns ``N`` values (on the CPU); ``chunk`` samples are decoded at a time.
+        a lower bound on ``log p(x)`` that tightens as ``k`` grows (``k = 1``: the ELBO), so
+        the returned value is an upper bound on ``-log p(x)``. ``x``: ``N x 1 x 28 x 28`` 0/1
+        pixels. Returns ``N`` values on the CPU; ``generator`` makes the estimate repeatable.
+        ``batch`` images and ``chunk`` of their samples are decoded at a time.
         """
-        if not (isinstance(k, int) and k >= 1):
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be an int >= 1, got {k!r}")
+        check_digit_images(x)
         was_training = self.training
         self.eval()
         out = []
-        for i in range(len(x)):
-            xi = x[i : i + 1].to(self.device)
-            li = None if labels is None else labels[i : i + 1].to(self.device)
-            mu, logvar = self.encode(xi, li)
+        for start in range(0, len(x), batch):
+            xb = x[start : start + batch].to(self.device)
+            lb = None if labels is None else labels[start : start + batch].to(self.device)
+            mu, logvar = self.encode(xb, lb)  # B x D
             log_w = []
-            for start in range(0, k, chunk):
-                m = min(chunk, k - start)
-                z = reparameterize(mu.expand(m, -1), logvar.expand(m, -1))
-                lab = None if li is None else li.expand(m)
-                log_px_z = bernoulli_log_likelihood(self.decode(z, lab), xi.expand(m, -1, -1, -1))
+            for done in range(0, k, chunk):
+                m = min(chunk, k - done)  # m samples of each of the B images, sample-major
+                mu_m, logvar_m = mu.repeat(m, 1), logvar.repeat(m, 1)
+                z = reparameterize(mu_m, logvar_m, generator)
+                logits = self.decode(z, None if lb is None else lb.repeat(m))
+                log_px_z = bernoulli_log_likelihood(logits, xb.repeat(m, 1, 1, 1))
                 # log w = log p(x|z) + log p(z) - log q(z|x)
-                log_w.append(
-                    log_px_z + gaussian_log_density(z) - gaussian_log_density(z, mu, logvar)
-                )
-            log_w = torch.cat(log_w)
-            out.append(-(torch.logsumexp(log_w, 0) - math.log(k)))
+                w = log_px_z + gaussian_log_density(z) - gaussian_log_density(z, mu_m, logvar_m)
+                log_w.append(w.view(m, len(xb)))
+            # -log p(x) ~ -[logsumexp_i(log w_i) - log k]
+            out.append(-(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)))
         self.train(was_training)
-        return torch.stack(out).cpu()
+        return torch.cat(out).cpu()
 
     def draw(self, n, labels, generator):
         """The decoder's mean image ``sigmoid(decode(z))`` for ``z ~ N(0, I)``."""
@@ -191,25 +234,38 @@ class ConditionalVAE(VAE):
 
 
 def vae_step(
-    model: VAE, optimizer: torch.optim.Optimizer, beta=1.0, binarized: bool = False, augment=None
+    model: VAE,
+    optimizer: torch.optim.Optimizer,
+    beta=1.0,
+    binarized: bool = False,
+    augment=None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    samples: int = 1,
 ):
     """The step of a VAE on a batch ``(x,)`` or ``(x, y)`` (labels, for a conditional one).
 
     ``augment`` (optional) transforms the intensities first (e.g. small rotations and shifts);
     then, unless ``binarized``, each digit is binarised afresh (``data.binarize``). ``beta`` is
-    a number or a function of the step number (a KL warm-up). Logs the loss, its two terms and
-    ``beta``."""
+    a number or a function of the step number (a KL warm-up); the step number is the
+    ``scheduler``'s count when there is one (it is checkpointed, so a resumed run continues
+    the warm-up where it stopped). ``samples > 1`` trains on the importance-weighted bound
+    with that many samples, once ``beta`` has reached 1 (before, on the ELBO).
+    Logs the loss, its two terms and ``beta``."""
     count = {"step": 0}
 
     def step(batch):
         x = batch[0] if augment is None else augment(batch[0]).clamp(0, 1)
         x = x if binarized else binarize(x)
         labels = batch[1] if model.conditional else None
-        b = beta(count["step"]) if callable(beta) else beta
-        terms = model.loss(x, labels, beta=b)
+        t = scheduler.last_epoch if scheduler is not None else count["step"]
+        b = beta(t) if callable(beta) else beta
+        # the importance-weighted bound has the whole KL in it: during a warm-up, the ELBO
+        terms = model.loss(x, labels, beta=b, samples=samples if b == 1.0 else 1)
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         count["step"] += 1
         return {**{k: v.item() for k, v in terms.items()}, "beta": b}
 
@@ -227,35 +283,78 @@ class VAERecipe:
     steps: int = 6000
     batch_size: int = 64
     lr: float = 1e-3
-    warmup_steps: int = 0  # beta rises linearly from 0 to 1 over these steps (KL warm-up)
+    cosine: bool = False  # anneal the learning rate to 0 along a half cosine over the steps
+    beta: float = 1.0  # the weight of the KL (1: the true bound; a beta-VAE otherwise) ...
+    warmup_steps: int = 0  # ... reached by rising linearly from 0 over these steps (warm-up)
+    samples: int = 1  # > 1: after the warm-up, train on the importance-weighted bound
+    rotation: float = 0.0  # augmentation: rotate each digit by up to this many degrees ...
+    shift: int = 0  # ... and shift it by up to this many pixels, before binarising it
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.samples > 1 and self.beta != 1.0:
+            raise ValueError("samples > 1 (the importance-weighted bound) needs beta = 1")
 
     def build(self) -> VAE:
         cls = ConditionalVAE if self.conditional else VAE
         return cls(self.z_dim, self.widths, self.hidden)
 
-    def beta(self, step: int) -> float:
-        return 1.0 if self.warmup_steps <= 0 else min(1.0, step / self.warmup_steps)
+    def kl_weight(self, step: int) -> float:
+        """The weight of the KL at optimisation step ``step``: ``beta``, after the warm-up."""
+        return self.beta * (1.0 if self.warmup_steps <= 0 else min(1.0, step / self.warmup_steps))
+
+    def optimizers(self, model: VAE) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.LambdaLR]:
+        """Adam, and its schedule: constant, or a half cosine from ``lr`` to 0 over ``steps``."""
+        opt = torch.optim.Adam(model.parameters(), lr=self.lr)
+
+        def factor(t: int) -> float:
+            # lr_t = lr * (1 + cos(pi t / T)) / 2
+            return (
+                0.5 * (1 + math.cos(math.pi * min(t, self.steps) / self.steps))
+                if self.cosine
+                else 1.0
+            )
+
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+    def augmentation(self) -> Compose | None:
+        if not (self.rotation or self.shift):
+            return None
+        return Compose([RandomRotation(self.rotation), RandomShift(self.shift)])
+
+
+# The recipes of the shipped weights `vae` and `cvae` (python -m course_lib.weights build vae)
+# (chosen on a validation split of 500 of the training digits, then trained on all 4,000)
+VAE_RECIPE = VAERecipe(
+    z_dim=32, widths=(32, 64), hidden=256, steps=25_000, batch_size=128, lr=2e-3, cosine=True,
+    warmup_steps=2500, samples=3, rotation=8.0, shift=1,
+)  # fmt: skip
+CVAE_RECIPE = dataclasses.replace(
+    VAE_RECIPE, conditional=True, steps=15_000, warmup_steps=1500, samples=1
+)
 
 
 def train_vae(recipe: VAERecipe, progress: bool = True, device="cpu", **train_kwargs):
-    """Train a VAE with ``recipe`` on the 4,000 training digits, binarised afresh each epoch.
+    """Train a VAE with ``recipe`` on the 4,000 training digits, binarised afresh each time
+    they are seen.
 
     Returns ``(model in eval mode, history)``; ``train_kwargs`` go to ``train`` (e.g.
     ``max_seconds``, ``checkpoint``, ``evaluate``)."""
     seed_everything(recipe.seed)
     x, y = digits("train")
     model = recipe.build()
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    step = vae_step(model, opt, beta=recipe.beta)
+    opt, sched = recipe.optimizers(model)
+    step = vae_step(model, opt, beta=recipe.kl_weight, augment=recipe.augmentation(),
+                    scheduler=sched, samples=recipe.samples)  # fmt: skip
     model, history = train(model, step, (x, y), batch_size=recipe.batch_size, steps=recipe.steps,
-                           optimizers=opt, device=device, seed=recipe.seed, progress=progress,
-                           desc="VAE", **train_kwargs)  # fmt: skip
+                           optimizers={"adam": opt, "schedule": sched}, device=device,
+                           seed=recipe.seed, progress=progress, desc="VAE",
+                           **train_kwargs)  # fmt: skip
     return model.eval(), history
 
 
 @torch.no_grad()
-def test_negative_elbo(model: VAE, seed: int = 0) -> float:
+def held_out_negative_elbo(model: VAE, seed: int = 0) -> float:
     """The mean negative ELBO (nats per image) of the 1,000 binarised held-out digits, with one
     ``z`` per digit drawn from a seeded generator."""
     x, y = binarized_digits("test")
