@@ -255,4 +255,136 @@ def training_step(model, optimizer, x, y):
     return loss
 ''',
     },
+    # ------------------------------------------------------------------ 04_autoencoders
+    "transpose_overwrites": {
+        "assignment": "04_autoencoders",
+        "cell": "conv_transpose2d",
+        "loses": "test_conv_transpose2d",
+        "hint": "instead of adding it",
+        "code": '''\
+def conv_transpose2d(x, w, stride=1, padding=0):
+    """Writes each kernel copy with '=': where copies overlap, the last one wins."""
+    n, _, h, wd = x.shape
+    c_out, k = w.shape[1], w.shape[2]
+    full = np.zeros((n, c_out, (h - 1) * stride + k, (wd - 1) * stride + k))
+    for i in range(h):
+        for j in range(wd):
+            full[:, :, i * stride : i * stride + k, j * stride : j * stride + k] = np.einsum(
+                "nc,cokl->nokl", x[:, :, i, j], w
+            )
+    return full[:, :, padding : full.shape[2] - padding, padding : full.shape[3] - padding]
+''',
+    },
+    "transpose_no_crop": {
+        "assignment": "04_autoencoders",
+        "cell": "conv_transpose2d",
+        "loses": "test_conv_transpose2d",
+        "hint": "you did not crop the padding",
+        "code": '''\
+def conv_transpose2d(x, w, stride=1, padding=0):
+    """Right, but forgets to crop the padding from the borders."""
+    n, _, h, wd = x.shape
+    c_out, k = w.shape[1], w.shape[2]
+    full = np.zeros((n, c_out, (h - 1) * stride + k, (wd - 1) * stride + k))
+    for i in range(h):
+        for j in range(wd):
+            full[:, :, i * stride : i * stride + k, j * stride : j * stride + k] += np.einsum(
+                "nc,cokl->nokl", x[:, :, i, j], w
+            )
+    return full
+''',
+    },
+    "reconstruction_mean_over_pixels": {
+        "assignment": "04_autoencoders",
+        "cell": "reconstruction_loss",
+        "loses": "test_reconstruction_loss",
+        "hint": "you averaged over the pixels too",
+        "code": '''\
+def reconstruction_loss(logits, x):
+    """The library's loss with its default reduction: a mean over the pixels as well."""
+    return F.binary_cross_entropy_with_logits(logits, x)
+''',
+    },
+    "reconstruction_log_of_sigmoid": {
+        "assignment": "04_autoencoders",
+        "cell": "reconstruction_loss",
+        "loses": "test_reconstruction_loss",
+        "hint": "log(sigmoid(l)) is log(0)",
+        "code": '''\
+def reconstruction_loss(logits, x):
+    """The textbook formula: log(sigmoid(l)) underflows to -inf for confident logits."""
+    p = torch.sigmoid(logits)
+    per_image = -(x * torch.log(p) + (1 - x) * torch.log(1 - p)).flatten(1).sum(dim=1)
+    return per_image.mean()
+''',
+    },
+    # ------------------------------------------------------------------ 05_vae
+    "reparameterize_with_the_variance": {
+        "assignment": "05_vae",
+        "cell": "reparameterize",
+        "loses": "test_reparameterize",
+        "hint": "exp(logvar) is the variance",
+        "code": '''\
+def reparameterize(mu, logvar, generator):
+    """Scales the noise by the variance exp(logvar) instead of the standard deviation."""
+    eps = torch.randn(mu.shape, generator=generator).to(mu)
+    return mu + torch.exp(logvar) * eps
+''',
+    },
+    "reparameterize_without_gradient": {
+        "assignment": "05_vae",
+        "cell": "reparameterize",
+        "loses": "test_reparameterize",
+        "hint": "cut off from autograd",
+        "code": '''\
+def reparameterize(mu, logvar, generator):
+    """Samples from detached mu and logvar: right numbers, but no gradient reaches them."""
+    return torch.normal(mu.detach(), torch.exp(0.5 * logvar.detach()), generator=generator)
+''',
+    },
+    "kl_wrong_sign": {
+        "assignment": "05_vae",
+        "cell": "kl_divergence",
+        "loses": "test_kl_divergence",
+        "hint": "the sign is wrong",
+        "code": '''\
+def kl_divergence(mu, logvar):
+    """The KL with its sign flipped (as in the ELBO, where it is subtracted)."""
+    return -0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1)
+''',
+    },
+    "kl_without_the_half": {
+        "assignment": "05_vae",
+        "cell": "kl_divergence",
+        "loses": "test_kl_divergence",
+        "hint": "the factor 0.5 is missing",
+        "code": '''\
+def kl_divergence(mu, logvar):
+    """Forgets the factor 1/2."""
+    return (mu.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1)
+''',
+    },
+    "elbo_minus_kl": {
+        "assignment": "05_vae",
+        "cell": "negative_elbo",
+        "loses": "test_negative_elbo",
+        "hint": "the KL term has the wrong sign",
+        "code": '''\
+def negative_elbo(logits, x, mu, logvar):
+    """Subtracts the KL, as the ELBO does, but this is the NEGATIVE ELBO."""
+    bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+    return (bce - vae.kl_divergence(mu, logvar)).mean()
+''',
+    },
+    "elbo_mean_over_pixels": {
+        "assignment": "05_vae",
+        "cell": "negative_elbo",
+        "loses": "test_negative_elbo",
+        "hint": "you averaged the reconstruction over the pixels",
+        "code": '''\
+def negative_elbo(logits, x, mu, logvar):
+    """The reconstruction averaged over the pixels: the KL then outweighs it 784 times."""
+    return F.binary_cross_entropy_with_logits(logits, x) + vae.kl_divergence(mu, logvar).mean()
+''',
+    },
 }

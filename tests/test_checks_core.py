@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-from course_lib import checks
+from course_lib import checks, scratch
 from course_lib.checks import TorchCase, check_torch_function
+from course_lib.generative import autoencoder as ae
 from course_lib.generative import vae
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -336,3 +338,94 @@ def test_every_name_the_exercises_and_notebooks_import_from_the_checks_exists():
         names |= set(re.findall(r"\bchecks\.(\w+)", text)) - {"py", "items"}
     assert {"check_conv2d", "check_cross_entropy", "_sobel_reference"} <= names
     assert [n for n in sorted(names) if not hasattr(checks, n)] == []
+
+
+# ----------------------------------------------------------------------------- chapter 04 and 05
+
+
+def _bce(z, x):
+    return F.binary_cross_entropy_with_logits(z, x, reduction="none").flatten(1).sum(1)
+
+
+def _naive_log_sigmoid(z, x):
+    p = torch.sigmoid(z)
+    return -(x * torch.log(p) + (1 - x) * torch.log(1 - p)).flatten(1).sum(1).mean()
+
+
+RECONSTRUCTION_MISTAKES = [
+    (lambda z, x: F.binary_cross_entropy_with_logits(z, x), "averaged over the pixels too"),
+    (lambda z, x: _bce(z, x).sum(), "you summed over the batch too"),
+    (lambda z, x: -_bce(z, x).mean(), "the minus sign is missing"),
+    (lambda z, x: _bce(torch.sigmoid(z), x).mean(), "you applied the sigmoid twice"),
+    (lambda z, x: (torch.sigmoid(z) - x).pow(2).flatten(1).sum(1).mean(), "the squared error"),
+    (lambda z, x: _bce(z, x), "one loss per image"),
+    (_naive_log_sigmoid, "log(sigmoid(l)) is log(0)"),
+]
+
+
+@pytest.mark.parametrize(
+    "fn, hint", RECONSTRUCTION_MISTAKES, ids=[h for _, h in RECONSTRUCTION_MISTAKES]
+)
+def test_check_reconstruction_loss_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_reconstruction_loss, fn)
+    assert hint in msg and "logits of shape (" in msg and "Cases that fail: " in msg, msg
+
+
+def test_check_reconstruction_loss_passes_the_library(capsys):
+    checks.check_reconstruction_loss(ae.reconstruction_loss)
+    assert capsys.readouterr().out == "✓ reconstruction_loss: all 4 cases match the reference.\n"
+
+
+def _kl(mu, lv):
+    return 0.5 * _kl_terms(mu, lv).sum(1)
+
+
+ELBO_MISTAKES = [
+    (lambda z, x, mu, lv: (_bce(z, x) - _kl(mu, lv)).mean(), "the KL term has the wrong sign"),
+    (lambda z, x, mu, lv: _bce(z, x).mean(), "the KL term is missing"),
+    (lambda z, x, mu, lv: _kl(mu, lv).mean(), "the reconstruction term is missing"),
+    (lambda z, x, mu, lv: (_bce(z, x) / 784 + _kl(mu, lv)).mean(), "averaged the reconstruction"),
+    (lambda z, x, mu, lv: (_bce(z, x) + _kl(mu, lv)).sum(), "you summed over the batch"),
+    (lambda z, x, mu, lv: (_bce(z, x) + _kl(mu, lv) / mu.shape[1]).mean(), "averaged the KL"),
+]
+
+
+@pytest.mark.parametrize("fn, hint", ELBO_MISTAKES, ids=[h for _, h in ELBO_MISTAKES])
+def test_check_negative_elbo_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_negative_elbo, fn)
+    assert hint in msg and msg.startswith("negative_elbo is wrong on case "), msg
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_chapter_04_and_05_references_pass_with_any_seed(seed, capsys):
+    checks.check_negative_elbo(vae.negative_elbo, seed=seed)
+    checks.check_conv_transpose2d(
+        lambda x, w, s, p: scratch.conv_transpose2d(x, w, stride=s, padding=p), seed=seed
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["✓ negative_elbo: all 3 cases match the reference.",
+                   "✓ conv_transpose2d: all 7 cases match the reference."]  # fmt: skip
+
+
+def _flipped(x, w, s, p):
+    return scratch.conv_transpose2d(x, w[:, :, ::-1, ::-1].copy(), stride=s, padding=p)
+
+
+def _convolution_size(x, w, s, p):
+    """Zeros of the size a convolution with the same k, s, p would give."""
+    oh = scratch.conv_output_size(x.shape[2], w.shape[2], s, p)
+    ow = scratch.conv_output_size(x.shape[3], w.shape[3], s, p)
+    return np.zeros((x.shape[0], w.shape[1], oh, ow))
+
+
+TRANSPOSE_MISTAKES = [
+    (_flipped, "the kernel is flipped"),
+    (lambda x, w, s, p: scratch.conv_transpose2d(x, w, stride=s), "you did not crop the padding"),
+    (_convolution_size, "that is the size of a *convolution*'s output"),
+]
+
+
+@pytest.mark.parametrize("fn, hint", TRANSPOSE_MISTAKES, ids=[h for _, h in TRANSPOSE_MISTAKES])
+def test_check_conv_transpose2d_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_conv_transpose2d, fn)
+    assert hint in msg and msg.startswith("conv_transpose2d is wrong on case "), msg

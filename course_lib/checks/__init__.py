@@ -29,9 +29,11 @@ Where each check lives:
                       check_conv2d_backward_weights
     cnn_classifier    exercise 03: check_cross_entropy, check_training_step,
                       library_losses_disabled, LibraryLossUsed
-    vae               chapter 05: check_kl_divergence, check_reparameterize
+    autoencoder       exercise 04: check_conv_transpose2d, check_reconstruction_loss
+    vae               exercise 05: check_reparameterize, check_kl_divergence, check_negative_elbo
 """
 
+from course_lib.checks.autoencoder import check_conv_transpose2d, check_reconstruction_loss
 from course_lib.checks.cnn_classifier import (
     LibraryLossUsed,
     check_cross_entropy,
@@ -53,7 +55,11 @@ from course_lib.checks.pooling_backprop import (
     check_max_pool2d_backward,
 )
 from course_lib.checks.torch_function import TorchCase, check_torch_function
-from course_lib.checks.vae import check_kl_divergence, check_reparameterize
+from course_lib.checks.vae import (
+    check_kl_divergence,
+    check_negative_elbo,
+    check_reparameterize,
+)
 
 __all__ = [
     "ATOL",
@@ -63,11 +69,14 @@ __all__ = [
     "LibraryLossUsed",
     "TorchCase",
     "check_conv2d",
+    "check_conv_transpose2d",
     "check_conv2d_backward_weights",
     "check_cross_entropy",
     "check_kl_divergence",
     "check_max_pool2d",
     "check_max_pool2d_backward",
+    "check_negative_elbo",
+    "check_reconstruction_loss",
     "check_reparameterize",
     "check_sobel_edges",
     "check_torch_function",

@@ -288,7 +288,7 @@ class _TorchCheck:
             hint = (
                 f"no gradient reaches {arg}: something on the way cuts it off from autograd "
                 "(.detach(), .data, .item(), torch.no_grad(), torch.tensor(...), or a sampler "
-                "such as torch.normal)."
+                "such as torch.normal or Normal(...).sample())."
             )
         return _Wrong([line], hint)
 

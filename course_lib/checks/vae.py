@@ -1,5 +1,6 @@
-"""Checks of chapter 05 (variational autoencoders), PyTorch: ``check_kl_divergence`` and
-``check_reparameterize``, each a table of cases and classic mistakes on ``check_torch_function``.
+"""Checks of exercise 05 (variational autoencoders), PyTorch: ``check_reparameterize``,
+``check_kl_divergence`` and ``check_negative_elbo``, each a table of cases and classic mistakes
+on ``check_torch_function``.
 The references are the library's, ``course_lib.generative.vae``."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 
 from course_lib.checks.torch_function import TorchCase, check_torch_function
 from course_lib.generative.vae import kl_divergence as _kl_reference
+from course_lib.generative.vae import negative_elbo as _negative_elbo_reference
 from course_lib.generative.vae import reparameterize as _reparameterize_reference
 
 
@@ -120,9 +122,10 @@ _REPARAMETERIZE_MISTAKES = [
      lambda mu, lv, g: mu),
     ("you added eps without scaling it: z = mu + σ·eps with σ = exp(0.5·logvar).",
      lambda mu, lv, g: mu + _eps(mu, g)),
-    ("the numbers are right, but no gradient flows through them to mu and logvar: sampling "
-     "with torch.normal(mu, std) (or Normal(...).sample()) is not differentiable. That is what "
-     "the reparameterisation is for: z = mu + std·eps, with eps drawn on its own.",
+    ("the numbers are right, but no gradient flows through them to mu and logvar: a draw such "
+     "as torch.normal(mu, std) or Normal(mu, std).sample() (or one from detached mu and logvar) "
+     "gives none. That is what the reparameterisation is for: z = mu + std·eps, with eps drawn "
+     "on its own.",
      lambda mu, lv, g: (mu + (0.5 * lv).exp() * _eps(mu, g)).detach()),
 ]  # fmt: skip
 
@@ -166,4 +169,78 @@ def check_reparameterize(reparameterize: Callable, seed: int = 0) -> None:
         "Normal(...).sample(); compute z = mu + exp(0.5·logvar)·eps with torch operations, eps = "
         "torch.randn(mu.shape, generator=generator).",
         gradient_formula="It should be v for mu and 0.5·exp(0.5·logvar)·eps·v for logvar.",
+    )
+
+
+# ----------------------------------------------------------------------------- negative ELBO
+
+
+def _elbo_cases(seed: int) -> list[TorchCase]:
+    gen = torch.Generator().manual_seed(seed)
+
+    def case(label, n, d, tags=()):
+        logits = 2 * torch.randn(n, 1, 28, 28, generator=gen)
+        x = (torch.rand(n, 1, 28, 28, generator=gen) < 0.2).float()
+        mu, logvar = _latents(gen, n, d)
+        return TorchCase(label, (logits, x, mu, logvar), grad=("logits", "mu", "logvar"),
+                         tags=tags)  # fmt: skip
+
+    return [
+        case("4 digits, a 2-dimensional latent", 4, 2),
+        case("one digit (N = 1), 8 latent dimensions", 1, 8, {"single"}),
+        case("16 digits, 16 latent dimensions", 16, 16),
+    ]
+
+
+def _rec(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log p(x | z) per image."""
+    return (
+        torch.nn.functional.binary_cross_entropy_with_logits(z, x, reduction="none")
+        .flatten(1)
+        .sum(1)
+    )
+
+
+_ELBO_MISTAKES = [
+    ("the KL term has the wrong sign: the ELBO is E[log p(x|z)] − KL, so the loss, the negative "
+     "ELBO, is reconstruction + KL (both ≥ 0).",
+     lambda z, x, mu, lv: (_rec(z, x) - _kl_reference(mu, lv)).mean()),
+    ("the KL term is missing: the negative ELBO is the reconstruction loss PLUS "
+     "KL(q(z|x) || p(z)); without it the VAE is a plain autoencoder.",
+     lambda z, x, mu, lv: _rec(z, x).mean()),
+    ("the reconstruction term is missing: the negative ELBO is −log p(x|z) (the binary "
+     "cross-entropy summed over the pixels) plus the KL.",
+     lambda z, x, mu, lv: _kl_reference(mu, lv).mean()),
+    ("you averaged the reconstruction over the pixels: sum it over the 784 pixels (nats per "
+     "image, like the KL, which is summed over the latent dimensions); otherwise the KL "
+     "outweighs it 784 times and the VAE ignores its input.",
+     lambda z, x, mu, lv: (_rec(z, x) / 784 + _kl_reference(mu, lv)).mean()),
+    ("you averaged the KL over the latent dimensions: sum it (.sum(dim=1)).",
+     lambda z, x, mu, lv: (_rec(z, x) + _kl_reference(mu, lv) / mu.shape[1]).mean()
+     if mu.shape[1] > 1 else None),
+    ("you summed over the batch: average over the N images (nats per image).",
+     lambda z, x, mu, lv: (_rec(z, x) + _kl_reference(mu, lv)).sum() if len(z) > 1 else None),
+    ("the decoder gives logits, not probabilities: don't apply the sigmoid before "
+     "binary_cross_entropy_with_logits.",
+     lambda z, x, mu, lv: (_rec(torch.sigmoid(z), x) + _kl_reference(mu, lv)).mean()),
+]  # fmt: skip
+
+
+def check_negative_elbo(negative_elbo: Callable, seed: int = 0) -> None:
+    """Check ``negative_elbo(logits, x, mu, logvar)``: the mean over the batch of
+    ``−log p(x|z)`` (binary cross-entropy of the decoder's ``logits`` against the 0/1 pixels
+    ``x``, summed over the pixels) plus ``KL(N(mu, exp(logvar)) || N(0, I))`` (summed over the
+    latent dimensions); its value and its gradients with respect to ``logits``, ``mu`` and
+    ``logvar``."""
+    check_torch_function(
+        negative_elbo,
+        "negative_elbo",
+        _elbo_cases(seed),
+        _negative_elbo_reference,
+        _ELBO_MISTAKES,
+        arg_names=("logits", "x", "mu", "logvar"),
+        output="negative ELBO",
+        shape_hint=lambda case, shape: (
+            "return one number, the mean over the batch of (reconstruction + KL) per image."
+        ),
     )
