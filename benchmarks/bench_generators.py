@@ -1,0 +1,189 @@
+"""Generators of digits side by side: same data, same wall-clock budget, one run, one table.
+
+    .venv/bin/python benchmarks/bench_generators.py            # 180 s of training each
+    .venv/bin/python benchmarks/bench_generators.py --budget 60 --only course-vae
+
+Each contender trains, one after the other, on the 4,000 training digits minus a validation
+split of 500, binarised afresh each time they are seen (the literature's stochastic
+binarisation), for ``--budget`` seconds of wall-clock time. Every epoch its negative ELBO on the
+(fixed-seed binarised) validation digits is measured and the best weights are kept: the same
+early stopping for everyone, since 4,000 digits are overfitted within minutes. The table then
+reports, for those best weights, on the 1,000 held-out test digits:
+
+* ``-ELBO``: the negative ELBO (nats per image, one z per digit, seeded);
+* ``IW-500``: the importance-weighted estimate of -log p(x) with k = 500 (nats per image);
+* ``FD``: the Fréchet distance of 1,000 samples to the test digits in the judge's features,
+  and the judge's class histogram of those samples (percent per class 0..9);
+* parameters, and samples per second (1,000 samples, on the CPU).
+
+Contenders so far:
+
+* ``examples-vae``: the VAE of pytorch/examples (``vae/main.py``): a 784-400-20 MLP encoder and
+  decoder, Adam 1e-3, batch 128, its loss summed over the batch;
+* ``course-vae``: the course's convolutional VAE with the architecture, augmentation and KL
+  warm-up of the shipped ``vae`` recipe, at a constant learning rate (a cosine schedule needs the
+  number of steps in advance, which a time budget does not give).
+
+Later chapters add their generators here (GANs: chapter 06). Run on an otherwise idle machine:
+the budget is wall-clock time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_lib import metrics
+from course_lib.data import binarize, binarized_digits, digits
+from course_lib.generative import vae
+from course_lib.runtime import seed_everything
+from course_lib.train import train
+
+VALIDATION = 500
+
+
+class ExamplesVAE(vae.VAE):
+    """pytorch/examples' VAE (vae/main.py): fc1 784-400, fc21/fc22 400-20, fc3 20-400,
+    fc4 400-784; with the course's VAE's loss, sampler and importance-weighted nll."""
+
+    def __init__(self, z_dim: int = 20, hidden: int = 400) -> None:
+        nn.Module.__init__(self)
+        self.z_dim, self.conditional, self.n_classes = z_dim, False, 10
+        self.fc1 = nn.Linear(784, hidden)
+        self.fc21, self.fc22 = nn.Linear(hidden, z_dim), nn.Linear(hidden, z_dim)
+        self.fc3, self.fc4 = nn.Linear(z_dim, hidden), nn.Linear(hidden, 784)
+
+    def encode(self, x, labels=None):
+        h = F.relu(self.fc1(x.flatten(1)))
+        return self.fc21(h), self.fc22(h)
+
+    def decode(self, z, labels=None):
+        return self.fc4(F.relu(self.fc3(z))).view(-1, 1, 28, 28)  # logits
+
+
+def examples_step(model: ExamplesVAE, optimizer):
+    """Their loss: BCE + KLD summed over the batch (not averaged), Adam."""
+
+    def step(batch):
+        x = binarize(batch[0])
+        terms = model.loss(x)
+        optimizer.zero_grad(set_to_none=True)
+        (terms["loss"] * len(x)).backward()  # their sum over the batch
+        optimizer.step()
+        return {k: v.item() for k, v in terms.items()}
+
+    return step
+
+
+@dataclass
+class Contender:
+    name: str
+    build: Callable[[], nn.Module]
+    step: Callable[[nn.Module], Callable]
+    batch_size: int
+
+
+def _course_vae() -> Contender:
+    recipe = dataclasses.replace(vae.VAE_RECIPE, cosine=False, samples=1)
+
+    def step(model):
+        opt, _ = recipe.optimizers(model)
+        return vae.vae_step(model, opt, beta=recipe.kl_weight, augment=recipe.augmentation())
+
+    return Contender("course-vae", recipe.build, step, recipe.batch_size)
+
+
+def _examples_vae() -> Contender:
+    def step(model):
+        return examples_step(model, torch.optim.Adam(model.parameters(), lr=1e-3))
+
+    return Contender("examples-vae", ExamplesVAE, step, 128)
+
+
+CONTENDERS = {c.name: c for c in (_examples_vae(), _course_vae())}
+
+
+@torch.no_grad()
+def negative_elbo(model: vae.VAE, x: torch.Tensor, seed: int = 0) -> float:
+    mu, logvar = model.encode(x)
+    logits = model.decode(vae.reparameterize(mu, logvar, torch.Generator().manual_seed(seed)))
+    return vae.negative_elbo(logits, x, mu, logvar).item()
+
+
+def run(contender: Contender, budget: float, seed: int = 0) -> dict:
+    seed_everything(seed)
+    x, _ = digits("train")
+    x_train, x_val = x[VALIDATION:], binarize(x[:VALIDATION], torch.Generator().manual_seed(7))
+    model = contender.build()
+    best = {"value": float("inf"), "state": None, "seconds": 0.0, "step": 0}
+    start = time.perf_counter()
+
+    def evaluate():
+        value = negative_elbo(model, x_val)
+        if value < best["value"]:
+            best.update(value=value, state=copy.deepcopy(model.state_dict()),
+                        seconds=time.perf_counter() - start)  # fmt: skip
+        return {"val_nelbo": value}
+
+    model, history = train(model, contender.step(model), (x_train,),
+                           batch_size=contender.batch_size, steps=10**9, max_seconds=budget,
+                           evaluate=evaluate, device="cpu", seed=seed, progress=False)  # fmt: skip
+    steps = len(history.steps)
+    model.load_state_dict(best["state"])
+    model.eval()
+    x_test, _ = binarized_digits("test")
+    gen = torch.Generator().manual_seed(0)
+    iw = model.nll(x_test, k=500, generator=gen).mean().item()
+    t = time.perf_counter()
+    samples = model.sample(1000, generator=torch.Generator().manual_seed(1))
+    per_second = 1000 / (time.perf_counter() - t)
+    report = metrics.generator_report(samples)
+    return {
+        "name": contender.name,
+        "steps": steps,
+        "best_at_s": best["seconds"],
+        "val": best["value"],
+        "nelbo": negative_elbo(model, x_test),
+        "iw": iw,
+        "fd": report["fid_test"],
+        "histogram": report["class_histogram"],
+        "params": sum(p.numel() for p in model.parameters()),
+        "samples_per_s": per_second,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--budget", type=float, default=180.0, help="seconds of training each")
+    parser.add_argument("--only", nargs="*", choices=list(CONTENDERS), help="default: all")
+    args = parser.parse_args()
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    rows = []
+    for name in args.only or CONTENDERS:
+        print(f"training {name} for {args.budget:g} s ...", flush=True)
+        rows.append(run(CONTENDERS[name], args.budget))
+    print(f"\nbudget {args.budget:g} s each, {torch.get_num_threads()} threads; best validation "
+          f"point of each; test figures on the 1,000 binarised held-out digits\n")  # fmt: skip
+    head = (
+        f"{'generator':14s} {'steps':>6s} {'best at':>8s} {'val':>7s} {'-ELBO':>7s} "
+        f"{'IW-500':>7s} {'FD':>7s} {'params':>9s} {'samples/s':>10s}  judge's classes (%)"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        hist = " ".join(f"{100 * h:.0f}" for h in r["histogram"])
+        print(f"{r['name']:14s} {r['steps']:6d} {r['best_at_s']:7.0f}s {r['val']:7.1f} "
+              f"{r['nelbo']:7.1f} {r['iw']:7.1f} {r['fd']:7.1f} {r['params']:9,d} "
+              f"{r['samples_per_s']:10.0f}  {hist}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
