@@ -111,13 +111,6 @@ def _examples_vae() -> Contender:
 CONTENDERS = {c.name: c for c in (_examples_vae(), _course_vae())}
 
 
-@torch.no_grad()
-def negative_elbo(model: vae.VAE, x: torch.Tensor, seed: int = 0) -> float:
-    mu, logvar = model.encode(x)
-    logits = model.decode(vae.reparameterize(mu, logvar, torch.Generator().manual_seed(seed)))
-    return vae.negative_elbo(logits, x, mu, logvar).item()
-
-
 def run(contender: Contender, budget: float, seed: int = 0) -> dict:
     seed_everything(seed)
     x, _ = digits("train")
@@ -127,7 +120,7 @@ def run(contender: Contender, budget: float, seed: int = 0) -> dict:
     start = time.perf_counter()
 
     def evaluate():
-        value = negative_elbo(model, x_val)
+        value = vae.held_out_negative_elbo(model, x_val)
         if value < best["value"]:
             best.update(value=value, state=copy.deepcopy(model.state_dict()),
                         seconds=time.perf_counter() - start)  # fmt: skip
@@ -151,7 +144,7 @@ def run(contender: Contender, budget: float, seed: int = 0) -> dict:
         "steps": steps,
         "best_at_s": best["seconds"],
         "val": best["value"],
-        "nelbo": negative_elbo(model, x_test),
+        "nelbo": vae.held_out_negative_elbo(model, x_test),
         "iw": iw,
         "fd": report["fid_test"],
         "histogram": report["class_histogram"],

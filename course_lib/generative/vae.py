@@ -354,16 +354,22 @@ def train_vae(recipe: VAERecipe, progress: bool = True, device="cpu", **train_kw
 
 
 @torch.no_grad()
-def held_out_negative_elbo(model: VAE, seed: int = 0) -> float:
-    """The mean negative ELBO (nats per image) of the 1,000 binarised held-out digits, with one
-    ``z`` per digit drawn from a seeded generator."""
-    x, y = binarized_digits("test")
+def held_out_negative_elbo(
+    model: VAE, x: torch.Tensor | None = None, labels=None, seed: int = 0
+) -> float:
+    """The mean negative ELBO (nats per image) of binarised digits ``x`` (default: the 1,000
+    held-out test digits, with their labels for a conditional model), one ``z`` per digit
+    drawn from a seeded generator."""
+    if x is None:
+        x, y = binarized_digits("test")
+        labels = y if model.conditional else None
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(seed)
-    labels = y.to(model.device) if model.conditional else None
-    mu, logvar = model.encode(x.to(model.device), labels)
+    labels = None if labels is None else labels.to(model.device)
+    x = x.to(model.device)
+    mu, logvar = model.encode(x, labels)
     logits = model.decode(reparameterize(mu, logvar, gen), labels)
-    nelbo = -bernoulli_log_likelihood(logits, x.to(model.device)) + kl_divergence(mu, logvar)
+    value = negative_elbo(logits, x, mu, logvar).item()
     model.train(was_training)
-    return nelbo.mean().item()
+    return value
