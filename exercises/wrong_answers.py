@@ -387,4 +387,175 @@ def negative_elbo(logits, x, mu, logvar):
     return F.binary_cross_entropy_with_logits(logits, x) + vae.kl_divergence(mu, logvar).mean()
 ''',
     },
+    # ------------------------------------------------------------------ 06_gan
+    "d_loss_log_of_sigmoid": {
+        "assignment": "06_gan",
+        "cell": "discriminator_loss",
+        "loses": "test_discriminator_loss",
+        "hint": "log(sigmoid(l)) is log(0)",
+        "code": '''\
+def discriminator_loss(real_logits, fake_logits):
+    """The textbook formula: log(1 - sigmoid(l)) is log(0) = -inf for confident logits."""
+    d_real, d_fake = torch.sigmoid(real_logits), torch.sigmoid(fake_logits)
+    return -(torch.log(d_real).mean() + torch.log(1 - d_fake).mean())
+''',
+    },
+    "d_loss_swapped_labels": {
+        "assignment": "06_gan",
+        "cell": "discriminator_loss",
+        "loses": "test_discriminator_loss",
+        "hint": "the labels are swapped",
+        "code": '''\
+def discriminator_loss(real_logits, fake_logits):
+    """Stable, but calls the real images fake (label 0) and the fakes real (label 1)."""
+    return -(F.logsigmoid(-real_logits).mean() + F.logsigmoid(fake_logits).mean())
+''',
+    },
+    "g_loss_saturating": {
+        "assignment": "06_gan",
+        "cell": "generator_loss",
+        "loses": "test_generator_loss",
+        "hint": "the saturating loss",
+        "code": '''\
+def generator_loss(fake_logits):
+    """The minimax game's log(1 - D(G(z))): its gradient vanishes where D rejects the fakes."""
+    return F.logsigmoid(-fake_logits).mean()
+''',
+    },
+    "gan_step_without_detach": {
+        "assignment": "06_gan",
+        "cell": "gan_training_step",
+        "loses": "test_gan_training_step",
+        "hint": "Detach the fakes in D's update",
+        "code": '''\
+def gan_training_step(generator, discriminator, opt_g, opt_d, real, z):
+    """Zeroes both players' gradients once, then lets D's loss reach G (no detach): G steps
+    with the gradients of both losses."""
+    opt_d.zero_grad()
+    opt_g.zero_grad()
+    loss_d = gan.discriminator_loss(discriminator(real), discriminator(generator(z)))
+    loss_d.backward()
+    opt_d.step()
+    loss_g = gan.generator_loss(discriminator(generator(z)))
+    loss_g.backward()
+    opt_g.step()
+    return loss_d.item(), loss_g.item()
+''',
+    },
+    "gan_step_reuses_the_freed_graph": {
+        "assignment": "06_gan",
+        "cell": "gan_training_step",
+        "loses": "test_gan_training_step",
+        "hint": "freed that part of the graph",
+        "code": '''\
+def gan_training_step(generator, discriminator, opt_g, opt_d, real, z):
+    """No detach in D's update, then G's loss on the same fakes: D's backward() has freed
+    the generator's graph, and G's backward() raises."""
+    fake = generator(z)
+    loss_d = gan.discriminator_loss(discriminator(real), discriminator(fake))
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    loss_g = gan.generator_loss(discriminator(fake))
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+    return loss_d.item(), loss_g.item()
+''',
+    },
+    "gan_step_without_zero_grad_d": {
+        "assignment": "06_gan",
+        "cell": "gan_training_step",
+        "loses": "test_gan_training_step",
+        "hint": "the discriminator's gradients accumulate",
+        "code": '''\
+def gan_training_step(generator, discriminator, opt_g, opt_d, real, z):
+    """Forgets opt_d.zero_grad(): from the second call on, D steps with what the previous
+    call left in its .grad too (its own loss's and G's loss's gradients)."""
+    fake = generator(z)
+    loss_d = gan.discriminator_loss(discriminator(real), discriminator(fake.detach()))
+    loss_d.backward()
+    opt_d.step()
+    loss_g = gan.generator_loss(discriminator(fake))
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+    return loss_d.item(), loss_g.item()
+''',
+    },
+    # ------------------------------------------------------------------ 07_conditional_gan
+    "input_label_as_a_number": {
+        "assignment": "07_conditional_gan",
+        "cell": "conditional_input",
+        "loses": "test_conditional_input",
+        "hint": "as a one-hot vector",
+        "code": '''\
+def conditional_input(z, labels, n_classes):
+    """The class index itself as one more input number, not one-hot."""
+    return torch.cat([z, labels[:, None].to(z.dtype)], dim=1)
+''',
+    },
+    "input_joined_along_dim_0": {
+        "assignment": "07_conditional_gan",
+        "cell": "conditional_input",
+        "loses": "test_conditional_input",
+        "hint": "join them along the features, dim=1",
+        "code": '''\
+def conditional_input(z, labels, n_classes):
+    """One-hot, but joined along the batch dimension: torch.cat raises."""
+    return torch.cat([z, F.one_hot(labels, n_classes).to(z.dtype)], dim=0)
+''',
+    },
+    "projection_term_missing": {
+        "assignment": "07_conditional_gan",
+        "cell": "projection_logit",
+        "loses": "test_projection_logit",
+        "hint": "the projection term is missing",
+        "code": '''\
+def projection_logit(h, labels, w, b, embedding):
+    """The unconditional logit only: the label is never looked at."""
+    return h @ w + b
+''',
+    },
+    "projection_summed_over_the_batch": {
+        "assignment": "07_conditional_gan",
+        "cell": "projection_logit",
+        "loses": "test_projection_logit",
+        "hint": "one dot product per example",
+        "code": '''\
+def projection_logit(h, labels, w, b, embedding):
+    """Sums the projection over everything (no dim): one number added to every logit."""
+    return h @ w + b + (embedding[labels] * h).sum()
+''',
+    },
+    "synthetic_in_tanh_range": {
+        "assignment": "07_conditional_gan",
+        "cell": "synthetic_digits",
+        "loses": "test_synthetic_digits",
+        "hint": "(x + 1) / 2",
+        "code": '''\
+def synthetic_digits(generator, n_per_class, n_classes, z_dim, rng):
+    """Leaves the images in tanh's [-1, 1]; the classifier works in [0, 1]."""
+    n = n_per_class * n_classes
+    labels = torch.arange(n) % n_classes
+    z = torch.randn(n, z_dim, generator=rng)
+    with torch.no_grad():
+        images = generator(z, labels)
+    return images, labels
+''',
+    },
+    "synthetic_with_gradients": {
+        "assignment": "07_conditional_gan",
+        "cell": "synthetic_digits",
+        "loses": "test_synthetic_digits",
+        "hint": "generate under torch.no_grad()",
+        "code": '''\
+def synthetic_digits(generator, n_per_class, n_classes, z_dim, rng):
+    """Right numbers, but the images keep the generator's graph (no torch.no_grad())."""
+    n = n_per_class * n_classes
+    labels = torch.arange(n) % n_classes
+    z = torch.randn(n, z_dim, generator=rng)
+    return (generator(z, labels) + 1) / 2, labels
+''',
+    },
 }

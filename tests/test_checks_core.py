@@ -1,13 +1,13 @@
 """course_lib.checks' generic check of a PyTorch function (check_torch_function) on a toy
-function, and the checks of chapter 05 built on it (check_kl_divergence, check_reparameterize):
-a right answer passes with one line, each classic mistake is named, each failure says which
-case failed."""
+function, and the checks of chapters 04 to 07 (check_kl_divergence, check_reparameterize ...,
+check_gan_training_step, check_synthetic_digits): a right answer passes with one line, each
+classic mistake is named, each failure says which case failed."""
 
 from __future__ import annotations
 
 import json
 import re
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +17,13 @@ import torch.nn.functional as F
 
 from course_lib import checks, scratch
 from course_lib.checks import TorchCase, check_torch_function
+from course_lib.checks.conditional_gan import (
+    _conditional_input_reference,
+    _projection_logit_reference,
+    _synthetic_reference,
+)
 from course_lib.generative import autoencoder as ae
-from course_lib.generative import vae
+from course_lib.generative import gan, vae
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -429,3 +434,279 @@ TRANSPOSE_MISTAKES = [
 def test_check_conv_transpose2d_names_the_mistake(fn, hint):
     msg = _failure(checks.check_conv_transpose2d, fn)
     assert hint in msg and msg.startswith("conv_transpose2d is wrong on case "), msg
+
+
+# ----------------------------------------------------------------------------- chapter 06: GAN
+
+
+def _ls(x):
+    return F.logsigmoid(x)
+
+
+def _d_naive(r, f):
+    return -(torch.log(torch.sigmoid(r)).mean() + torch.log(1 - torch.sigmoid(f)).mean())
+
+
+def _d_on_probabilities(r, f):
+    p_real, p_fake = torch.sigmoid(r), torch.sigmoid(f)
+    return F.binary_cross_entropy(p_real, torch.ones_like(r)) + F.binary_cross_entropy(
+        p_fake, torch.zeros_like(f)
+    )
+
+
+D_LOSS_MISTAKES = [
+    (_d_naive, "log(sigmoid(l)) is log(0)"),
+    (_d_on_probabilities, "it only fails on large logits"),
+    (lambda r, f: -(_ls(-r).mean() + _ls(f).mean()), "the labels are swapped"),
+    (lambda r, f: _ls(r).mean() + _ls(-f).mean(), "the minus sign is missing"),
+    (lambda r, f: -(_ls(r).sum() + _ls(-f).sum()), "you summed over the batch"),
+    (lambda r, f: -0.5 * (_ls(r).mean() + _ls(-f).mean()), "the SUM of two means"),
+    (lambda r, f: -torch.cat([_ls(r), _ls(-f)]).mean(), "the SUM of two means"),
+    (lambda r, f: -_ls(r).mean(), "the fake term is missing"),
+    (lambda r, f: -_ls(-f).mean(), "the real term is missing"),
+    (lambda r, f: -(torch.log(r).mean() + torch.log(1 - f).mean()), "not probabilities"),
+    (lambda r, f: -(_ls(r) + _ls(-f)), "one loss per example"),
+    (lambda r, f: gan.discriminator_loss(r.detach(), f), "no gradient reaches real_logits"),
+]
+
+
+@pytest.mark.parametrize("fn, hint", D_LOSS_MISTAKES, ids=[h for _, h in D_LOSS_MISTAKES])
+def test_check_discriminator_loss_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_discriminator_loss, fn)
+    assert hint in msg and msg.startswith("discriminator_loss is wrong on case "), msg
+    assert "real_logits of shape (" in msg and "Hint: " in msg, msg
+
+
+G_LOSS_MISTAKES = [
+    (lambda f: _ls(-f).mean(), "the saturating loss log(1 − D(G(z)))"),
+    (lambda f: -_ls(-f).mean(), "you labelled the fakes fake"),
+    (lambda f: _ls(f).mean(), "the minus sign is missing"),
+    (lambda f: -_ls(f).sum(), "you summed over the batch"),
+    (lambda f: -torch.log(torch.sigmoid(f)).mean(), "log(sigmoid(l)) is log(0)"),
+    (lambda f: -torch.log(f).mean(), "not probabilities"),
+    (lambda f: -_ls(f), "one loss per example"),
+]
+
+
+@pytest.mark.parametrize("fn, hint", G_LOSS_MISTAKES, ids=[h for _, h in G_LOSS_MISTAKES])
+def test_check_generator_loss_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_generator_loss, fn)
+    assert hint in msg and msg.startswith("generator_loss is wrong on case "), msg
+    assert "fake_logits of shape (" in msg, msg
+
+
+def _round(g, d, opt_g, opt_d, real, z, *, detach=True, zero="dg", order="dg", fresh=False,
+           saturating=False, early_g_loss=False, steps_g=1, ret="items"):  # fmt: skip
+    """A round of the game with one classic mistake or another (the defaults: a right one)."""
+    fake = g(z)
+    loss_d = gan.discriminator_loss(d(real), d(fake.detach() if detach else fake))
+    loss_g = gan.generator_loss(d(fake), saturating=saturating) if early_g_loss else None
+
+    def update_d():
+        if "d" in zero:
+            opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+
+    def update_g():
+        nonlocal loss_g
+        if loss_g is None:
+            loss_g = gan.generator_loss(d(g(z) if fresh else fake), saturating=saturating)
+        if "g" in zero:
+            opt_g.zero_grad()
+        loss_g.backward()
+        for _ in range(steps_g):
+            opt_g.step()
+
+    for who in order:
+        update_d() if who == "d" else update_g()
+    if loss_g is None:  # G never updated
+        loss_g = gan.generator_loss(d(fake))
+    if ret == "tensors":
+        return loss_d, loss_g
+    if ret == "swapped":
+        return loss_g.item(), loss_d.item()
+    return loss_d.item(), loss_g.item()
+
+
+def _round_zeroing_first(g, d, opt_g, opt_d, real, z):
+    """Both players' gradients zeroed once at the start, the fakes not detached."""
+    opt_g.zero_grad()
+    opt_d.zero_grad()
+    return _round(g, d, opt_g, opt_d, real, z, detach=False, zero="", fresh=True)
+
+
+def _round_returning_nothing(*args):
+    _round(*args)
+
+
+def _round_not_written(*args):
+    raise NotImplementedError()
+
+
+STEP_MISTAKES = [
+    (_round_zeroing_first, "Detach the fakes in D's update"),
+    (lambda *a: _round(*a, detach=False), "freed that part of the graph"),
+    (lambda *a: _round(*a, zero="g"), "the discriminator's gradients accumulate"),
+    (lambda *a: _round(*a, zero="d"), "the generator's gradients accumulate"),
+    (lambda *a: _round(*a, early_g_loss=True), "G's loss was computed through D before"),
+    (lambda *a: _round(*a, order="gd"), "G moved first"),
+    (lambda *a: _round(*a, order="d"), "opt_g.step() was never called"),
+    (lambda *a: _round(*a, steps_g=2), "opt_g.step() was called 2 times"),
+    (lambda *a: _round(*a, saturating=True), "the non-saturating one"),
+    (lambda *a: _round(*a, ret="tensors"), "as Python floats"),
+    (lambda *a: _round(*a, ret="swapped"), "the two losses are swapped"),
+    (_round_returning_nothing, "did you forget `return loss_d.item()"),
+    (_round_not_written, "not written yet"),
+]
+
+
+@pytest.mark.parametrize("fn, hint", STEP_MISTAKES, ids=[h for _, h in STEP_MISTAKES])
+def test_check_gan_training_step_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_gan_training_step, fn)
+    assert hint in msg, msg
+    if hint != "not written yet":
+        assert msg.startswith("gan_training_step is wrong on case 1 of 3: linear networks"), msg
+        assert "real of shape (6, 4), z of shape (6, 2)" in msg and "Hint: " in msg, msg
+
+
+def test_check_gan_training_step_says_which_call():
+    msg = _failure(checks.check_gan_training_step, STEP_MISTAKES[2][0])  # D never zeroed
+    assert "On its second call (the next batch, right after the first round)" in msg, msg
+    msg = _failure(checks.check_gan_training_step, STEP_MISTAKES[0][0])  # no detach
+    assert "On its first call (fresh networks)" in msg, msg
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_gan_references_pass_with_any_seed_and_other_right_rounds(seed, capsys):
+    checks.check_discriminator_loss(gan.discriminator_loss, seed=seed)
+    checks.check_generator_loss(gan.generator_loss, seed=seed)
+    checks.check_gan_training_step(checks._reference_gan_training_step, seed=seed)
+    # G's update on a freshly computed G(z), or both players zeroed at the start, is right too
+    checks.check_gan_training_step(lambda *a: _round(*a, fresh=True), seed=seed)
+    checks.check_gan_training_step(
+        lambda g, d, og, od, x, z: (og.zero_grad(), _round(g, d, og, od, x, z, zero="d"))[1],
+        seed=seed,
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "✓ discriminator_loss: all 5 cases match the reference.",
+        "✓ generator_loss: all 5 cases match the reference.",
+        *["✓ gan_training_step: all 3 cases match the reference."] * 3,
+    ]
+
+
+# ----------------------------------------------------------------------------- chapter 07
+
+
+def _onehot(y, k, z):
+    return F.one_hot(y, k).to(z)
+
+
+INPUT_MISTAKES = [
+    (lambda z, y, k: torch.cat([z, y[:, None].to(z)], 1), "as a one-hot vector"),
+    (lambda z, y, k: torch.cat([z, y[:, None].to(z) / (k - 1)], 1), "as a one-hot vector"),
+    (lambda z, y, k: torch.cat([_onehot(y, k, z), z], 1), "z first, then the one-hot part"),
+    (lambda z, y, k: torch.cat([z, F.one_hot(y).to(z)], 1), "without num_classes"),
+    (lambda z, y, k: torch.cat([z, _onehot(y, k, z)], 0), "along the features, dim=1"),
+    (lambda z, y, k: torch.cat([z.detach(), _onehot(y, k, z)], 1), "cut off from autograd"),
+    (lambda z, y, k: _onehot(y, k, z), "z, then the one-hot label"),
+]
+
+
+@pytest.mark.parametrize("fn, hint", INPUT_MISTAKES, ids=[h for _, h in INPUT_MISTAKES])
+def test_check_conditional_input_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_conditional_input, fn)
+    assert hint in msg and msg.startswith("conditional_input is wrong on case "), msg
+    assert "z of shape (" in msg and "n_classes=" in msg, msg
+
+
+def _unconditional(h, y, w, b, e):
+    return h @ w + b
+
+
+PROJECTION_MISTAKES = [
+    (_unconditional, "the projection term is missing"),
+    (lambda h, y, w, b, e: _unconditional(h, y, w, b, e) + (e[y] * h).sum(), "per example"),
+    (lambda h, y, w, b, e: _unconditional(h, y, w, b, e) + e[y] @ h.T, "its diagonal"),
+    (lambda h, y, w, b, e: _unconditional(h, y, w, b, e) + (e[y] * h).sum(0), "per example"),
+    (lambda h, y, w, b, e: _unconditional(h, y, w, b, e) + (e[y] * h).mean(1), "not a mean"),
+    (lambda h, y, w, b, e: h @ w + (e[y] * h).sum(1), "the bias b is missing"),
+    (lambda h, y, w, b, e: _unconditional(h, y, w, b, e) + (e[y] * w).sum(1), "not with the w"),
+    (lambda h, y, w, b, e: (h @ w + b + (e[y] * h).sum(1))[:, None], ".squeeze(1)"),
+    (lambda h, y, w, b, e: h @ w + b + (e[y].detach() * h).sum(1), "with respect to embedding"),
+]
+
+
+@pytest.mark.parametrize("fn, hint", PROJECTION_MISTAKES, ids=[h for _, h in PROJECTION_MISTAKES])
+def test_check_projection_logit_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_projection_logit, fn)
+    assert hint in msg and msg.startswith("projection_logit is wrong on case "), msg
+    assert "h of shape (" in msg and "embedding of shape (" in msg, msg
+
+
+def _digits(g, m, k, zd, rng, *, labels=None, z=None, mapping=None, no_grad=True, ret=None):
+    n = m * k
+    y = torch.arange(n) % k if labels is None else labels(n, k, rng)
+    z = torch.randn(n, zd, generator=rng) if z is None else z(n, zd)
+    with torch.no_grad() if no_grad else nullcontext():
+        x = g(z, y)
+    x = (x + 1) / 2 if mapping is None else mapping(x)
+    return (x, y) if ret is None else ret(x, y)
+
+
+SYNTHETIC_MISTAKES = [
+    (lambda *a: _digits(*a, mapping=lambda x: x), "map them with (x + 1) / 2"),
+    (lambda *a: _digits(*a, mapping=lambda x: x.clamp(0, 1)), "don't cut off the negative half"),
+    (lambda *a: _digits(*a, no_grad=False), "generate under torch.no_grad()"),
+    (
+        lambda *a: _digits(*a, labels=lambda n, k, r: torch.arange(k).repeat_interleave(n // k)),
+        "not in the order asked for",
+    ),
+    (
+        lambda *a: _digits(*a, labels=lambda n, k, r: torch.randint(0, k, (n,), generator=r)),
+        "The labels are not balanced",
+    ),
+    (lambda *a: _digits(*a, z=lambda n, zd: torch.randn(n, zd)), "draw the noise exactly as"),
+    (lambda *a: _digits(*a, ret=lambda x, y: (y, x)), "images and labels are swapped"),
+    (lambda *a: _digits(*a, ret=lambda x, y: (x, y.float())), "not torch.int64"),
+    (lambda *a: _digits(*a, ret=lambda x, y: x), "not a pair (images, labels)"),
+    (lambda *a: _digits(*a, ret=lambda x, y: (x[:, 0], y)), "Expected images of shape"),
+]
+
+
+@pytest.mark.parametrize("fn, hint", SYNTHETIC_MISTAKES, ids=[h for _, h in SYNTHETIC_MISTAKES])
+def test_check_synthetic_digits_names_the_mistake(fn, hint):
+    msg = _failure(checks.check_synthetic_digits, fn)
+    assert hint in msg and msg.startswith("synthetic_digits is wrong on case 1 of 4: "), msg
+    assert "images of shape (30, 1, 28, 28), labels of shape (30,)" in msg, msg
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_chapter_07_references_pass_with_any_seed(seed, capsys):
+    checks.check_conditional_input(_conditional_input_reference, seed=seed)
+    checks.check_projection_logit(_projection_logit_reference, seed=seed)
+    checks.check_synthetic_digits(_synthetic_reference, seed=seed)
+    # float64 answers are right too
+    checks.check_conditional_input(
+        lambda z, y, k: torch.cat([z.double(), F.one_hot(y, k).double()], 1), seed=seed
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "✓ conditional_input: all 5 cases match the reference.",
+        "✓ projection_logit: all 4 cases match the reference.",
+        "✓ synthetic_digits: all 4 cases match the reference.",
+        "✓ conditional_input: all 5 cases match the reference.",
+    ]
+
+
+def test_the_gan_checks_leave_the_learners_random_state_alone():
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    checks.check_gan_training_step(checks._reference_gan_training_step)
+    checks.check_synthetic_digits(_synthetic_reference)
+    _failure(
+        checks.check_synthetic_digits, lambda *a: _digits(*a, z=lambda n, zd: torch.randn(n, zd))
+    )
+    checks.check_discriminator_loss(gan.discriminator_loss)
+    assert torch.equal(torch.get_rng_state(), state)

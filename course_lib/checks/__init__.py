@@ -31,6 +31,10 @@ Where each check lives:
                       library_losses_disabled, LibraryLossUsed
     autoencoder       exercise 04: check_conv_transpose2d, check_reconstruction_loss
     vae               exercise 05: check_reparameterize, check_kl_divergence, check_negative_elbo
+    gan               exercise 06: check_discriminator_loss, check_generator_loss,
+                      check_gan_training_step
+    conditional_gan   exercise 07: check_conditional_input, check_projection_logit,
+                      check_synthetic_digits
 """
 
 from course_lib.checks.autoencoder import check_conv_transpose2d, check_reconstruction_loss
@@ -46,9 +50,22 @@ from course_lib.checks.cnn_classifier import (
 from course_lib.checks.cnn_classifier import (
     _reference_training_step as _reference_training_step,
 )
+from course_lib.checks.conditional_gan import (
+    check_conditional_input,
+    check_projection_logit,
+    check_synthetic_digits,
+)
 from course_lib.checks.convolution import _sobel_reference as _sobel_reference
 from course_lib.checks.convolution import check_conv2d, check_sobel_edges
 from course_lib.checks.core import ATOL, GRAD_ATOL, RTOL, CheckFailed
+from course_lib.checks.gan import (
+    _reference_gan_training_step as _reference_gan_training_step,
+)
+from course_lib.checks.gan import (
+    check_discriminator_loss,
+    check_gan_training_step,
+    check_generator_loss,
+)
 from course_lib.checks.pooling_backprop import (
     check_conv2d_backward_weights,
     check_max_pool2d,
@@ -68,17 +85,23 @@ __all__ = [
     "CheckFailed",
     "LibraryLossUsed",
     "TorchCase",
+    "check_conditional_input",
     "check_conv2d",
     "check_conv_transpose2d",
     "check_conv2d_backward_weights",
     "check_cross_entropy",
+    "check_discriminator_loss",
+    "check_gan_training_step",
+    "check_generator_loss",
     "check_kl_divergence",
     "check_max_pool2d",
     "check_max_pool2d_backward",
     "check_negative_elbo",
+    "check_projection_logit",
     "check_reconstruction_loss",
     "check_reparameterize",
     "check_sobel_edges",
+    "check_synthetic_digits",
     "check_torch_function",
     "check_training_step",
     "library_losses_disabled",
