@@ -24,8 +24,17 @@ Contenders so far:
   warm-up of the shipped ``vae`` recipe, at a constant learning rate (a cosine schedule needs the
   number of steps in advance, which a time budget does not give).
 
-Later chapters add their generators here (GANs: chapter 06). Run on an otherwise idle machine:
-the budget is wall-clock time.
+* ``seeds-dcgan``: the seeds' DCGAN recipe (``gan.DCGAN_RECIPE``: transposed convolutions,
+  BatchNorm, Adam 2e-4 with beta1 0.5, batch 64, the non-saturating loss);
+* ``course-gan``: the course's GAN (``gan.GAN_RECIPE``: resize-convolutions, a discriminator
+  without BatchNorm with a minibatch standard deviation, Adam 2e-3, the generator's EMA).
+
+The GANs have no likelihood, so no early stopping: each trains on all 4,000 training digits
+(grey levels in [0, 1], as the recipe does) for the whole budget and is judged at the end, its
+``-ELBO`` and ``IW-500`` columns empty. ``images`` is how many training images each one saw.
+
+Later chapters add their generators here. Run on an otherwise idle machine: the budget is
+wall-clock time.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ from torch import nn
 
 from course_lib import metrics
 from course_lib.data import binarize, binarized_digits, digits
-from course_lib.generative import vae
+from course_lib.generative import gan, vae
 from course_lib.runtime import seed_everything
 from course_lib.train import train
 
@@ -89,6 +98,7 @@ class Contender:
     build: Callable[[], nn.Module]
     step: Callable[[nn.Module], Callable]
     batch_size: int
+    recipe: gan.GANRecipe | None = None  # a GAN: trained by gan.train_gan with this recipe
 
 
 def _course_vae() -> Contender:
@@ -108,10 +118,49 @@ def _examples_vae() -> Contender:
     return Contender("examples-vae", ExamplesVAE, step, 128)
 
 
-CONTENDERS = {c.name: c for c in (_examples_vae(), _course_vae())}
+def _gan(name: str, recipe: gan.GANRecipe) -> Contender:
+    return Contender(name, recipe.build, recipe.step, recipe.batch_size, recipe=recipe)
+
+
+CONTENDERS = {
+    c.name: c
+    for c in (
+        _examples_vae(),
+        _course_vae(),
+        _gan("seeds-dcgan", gan.DCGAN_RECIPE),
+        _gan("course-gan", gan.GAN_RECIPE),
+    )
+}
+
+
+def _judge(model: nn.Module) -> dict:
+    """Fréchet distance and class histogram of 1,000 seeded samples, and samples per second."""
+    model.eval()
+    t = time.perf_counter()
+    samples = model.sample(1000, generator=torch.Generator().manual_seed(1))
+    per_second = 1000 / (time.perf_counter() - t)
+    report = metrics.generator_report(samples)
+    return {
+        "fd": report["fid_test"],
+        "histogram": report["class_histogram"],
+        "params": sum(p.numel() for p in model.parameters()),
+        "samples_per_s": per_second,
+    }
+
+
+def run_gan(contender: Contender, budget: float) -> dict:
+    recipe = dataclasses.replace(contender.recipe, steps=10**9)
+    model, history = gan.train_gan(recipe, progress=False, device="cpu", max_seconds=budget)
+    steps = len(history.steps)
+    nan = float("nan")
+    return {"name": contender.name, "steps": steps, "images": steps * recipe.batch_size,
+            "best_at_s": history.seconds, "val": nan, "nelbo": nan, "iw": nan,
+            **_judge(model)}  # fmt: skip
 
 
 def run(contender: Contender, budget: float, seed: int = 0) -> dict:
+    if contender.recipe is not None:
+        return run_gan(contender, budget)
     seed_everything(seed)
     x, _ = digits("train")
     x_train, x_val = x[VALIDATION:], binarize(x[:VALIDATION], torch.Generator().manual_seed(7))
@@ -135,21 +184,15 @@ def run(contender: Contender, budget: float, seed: int = 0) -> dict:
     x_test, _ = binarized_digits("test")
     gen = torch.Generator().manual_seed(0)
     iw = model.nll(x_test, k=500, generator=gen).mean().item()
-    t = time.perf_counter()
-    samples = model.sample(1000, generator=torch.Generator().manual_seed(1))
-    per_second = 1000 / (time.perf_counter() - t)
-    report = metrics.generator_report(samples)
     return {
         "name": contender.name,
         "steps": steps,
+        "images": steps * contender.batch_size,
         "best_at_s": best["seconds"],
         "val": best["value"],
         "nelbo": vae.held_out_negative_elbo(model, x_test),
         "iw": iw,
-        "fd": report["fid_test"],
-        "histogram": report["class_histogram"],
-        "params": sum(p.numel() for p in model.parameters()),
-        "samples_per_s": per_second,
+        **_judge(model),
     }
 
 
@@ -163,19 +206,26 @@ def main() -> None:
     for name in args.only or CONTENDERS:
         print(f"training {name} for {args.budget:g} s ...", flush=True)
         rows.append(run(CONTENDERS[name], args.budget))
-    print(f"\nbudget {args.budget:g} s each, {torch.get_num_threads()} threads; best validation "
-          f"point of each; test figures on the 1,000 binarised held-out digits\n")  # fmt: skip
+    print(
+        f"\nbudget {args.budget:g} s each, {torch.get_num_threads()} threads; VAEs at their best "
+        "validation point, GANs at the end; test figures on the 1,000 held-out digits\n"
+    )
     head = (
-        f"{'generator':14s} {'steps':>6s} {'best at':>8s} {'val':>7s} {'-ELBO':>7s} "
-        f"{'IW-500':>7s} {'FD':>7s} {'params':>9s} {'samples/s':>10s}  judge's classes (%)"
+        f"{'generator':14s} {'steps':>6s} {'images':>8s} {'best at':>8s} {'val':>7s} "
+        f"{'-ELBO':>7s} {'IW-500':>7s} {'FD':>7s} {'params':>9s} {'samples/s':>10s}  "
+        "judge's classes (%)"
     )
     print(head)
     print("-" * len(head))
+
+    def num(v: float) -> str:
+        return f"{'-':>7s}" if v != v else f"{v:7.1f}"  # NaN: not defined for this model
+
     for r in rows:
         hist = " ".join(f"{100 * h:.0f}" for h in r["histogram"])
-        print(f"{r['name']:14s} {r['steps']:6d} {r['best_at_s']:7.0f}s {r['val']:7.1f} "
-              f"{r['nelbo']:7.1f} {r['iw']:7.1f} {r['fd']:7.1f} {r['params']:9,d} "
-              f"{r['samples_per_s']:10.0f}  {hist}")  # fmt: skip
+        print(f"{r['name']:14s} {r['steps']:6d} {r['images']:8d} {r['best_at_s']:7.0f}s "
+              f"{num(r['val'])} {num(r['nelbo'])} {num(r['iw'])} {r['fd']:7.1f} "
+              f"{r['params']:9,d} {r['samples_per_s']:10.0f}  {hist}")  # fmt: skip
 
 
 if __name__ == "__main__":

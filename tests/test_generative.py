@@ -20,6 +20,8 @@ GENERATORS = {
     "ConditionalVAE": lambda: vae.ConditionalVAE(z_dim=4, widths=(8, 16), hidden=32),
     "GAN": lambda: gan.GAN(z_dim=8, width=8),
     "ConditionalGAN": lambda: gan.ConditionalGAN(z_dim=8, width=8),
+    "CourseGAN": lambda: gan.GAN(z_dim=8, width=8, architecture="course"),
+    "ConditionalCourseGAN": lambda: gan.ConditionalGAN(z_dim=8, width=8, architecture="course"),
 }
 
 
@@ -169,7 +171,7 @@ def test_sample_is_n_x_1_x_28_x_28_float32_in_0_1_on_the_cpu_and_repeatable(name
     assert not torch.equal(x, other)
 
 
-@pytest.mark.parametrize("name", ["ConditionalVAE", "ConditionalGAN"])
+@pytest.mark.parametrize("name", ["ConditionalVAE", "ConditionalGAN", "ConditionalCourseGAN"])
 def test_conditional_sample_draws_the_requested_classes(name):
     model = GENERATORS[name]()
     assert model.conditional

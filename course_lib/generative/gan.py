@@ -17,6 +17,8 @@ reads a learnt label embedding with ``z``, the discriminator adds a projection t
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from dataclasses import dataclass
 
 import torch
@@ -106,17 +108,126 @@ class Discriminator(nn.Module):
         return out
 
 
+# What the seeds' DCGAN lacks on 4,000 digits and a laptop, each one measured in notebook 06:
+
+
+def r1_penalty(real: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): the squared norm of D's gradient on real images,
+    ``E_x ||grad_x l(x)||^2`` (mean over the batch). Penalising it keeps D smooth where the data
+    are, so that it cannot grow arbitrarily confident and the game converges.
+
+    ``real``: the ``N x 1 x 28 x 28`` input D saw, with ``requires_grad``;
+    ``real_logits``: ``N``."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    # R1 = ||d l / d x||^2, averaged over the batch
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def translate(x: torch.Tensor, pixels: int) -> torch.Tensor:
+    """Differentiable augmentation (Zhao et al. 2020, DiffAugment): shift each image by whole
+    pixels in ``[-pixels, pixels]``, zeros (black, -1 in tanh range: we shift ``x + 1``) filling in.
+
+    Applied to real *and* generated images before D, in both players' updates, it stops D from
+    memorising 4,000 digits without teaching G to draw shifted ones (G gets the gradient
+    through the shift)."""
+    if pixels == 0:
+        return x
+    n, _, h, w = x.shape
+    shifts = torch.randint(-pixels, pixels + 1, (n, 2), device=x.device)
+    padded = F.pad(x + 1, (pixels, pixels, pixels, pixels))  # the background is -1 + 1 = 0
+    # pick the window [p - dy, p - dy + h) x [p - dx, p - dx + w) of each padded image
+    rows = (torch.arange(h, device=x.device) + pixels - shifts[:, 1:2])[:, None, :, None]
+    cols = (torch.arange(w, device=x.device) + pixels - shifts[:, 0:1])[:, None, None, :]
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    return padded[batch, torch.zeros_like(batch), rows, cols] - 1
+
+
+class MinibatchStdDev(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018): one extra feature map holding how much
+    the images of the batch differ from each other, averaged to one number. A collapsed
+    generator produces batches that differ little, which D can now see. ``N x C x H x W ->
+    N x (C + 1) x H x W``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # s = mean over features of the standard deviation over the batch
+        s = x.std(dim=0, unbiased=False).mean().expand(len(x), 1, *x.shape[2:])
+        return torch.cat([x, s], dim=1)
+
+
+class CourseGenerator(nn.Module):
+    """The course's generator: ``z (N x z_dim) -> N x 1 x 28 x 28`` in [-1, 1].
+
+    Like DCGAN's, but it upsamples with nearest-neighbour resizing followed by a 3x3
+    convolution (no checkerboards: chapter 04) and has a last 3x3 convolution at full size."""
+
+    def __init__(self, z_dim: int = 64, width: int = 64, n_classes: int = 0) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(n_classes, z_dim) if n_classes else None
+
+        def up(c_in: int, c_out: int) -> list[nn.Module]:
+            return [nn.Upsample(scale_factor=2), nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(c_out), nn.ReLU()]  # fmt: skip
+
+        self.net = nn.Sequential(
+            nn.Linear(z_dim * (2 if n_classes else 1), 2 * width * 49, bias=False),
+            nn.BatchNorm1d(2 * width * 49), nn.ReLU(),
+            nn.Unflatten(1, (2 * width, 7, 7)),
+            *up(2 * width, width),  # 7x7 -> 14x14
+            *up(width, width // 2),  # 14x14 -> 28x28
+            nn.Conv2d(width // 2, 1, 3, padding=1), nn.Tanh(),
+        )  # fmt: skip
+
+    forward = Generator.forward
+
+
+class CourseDiscriminator(nn.Module):
+    """The course's discriminator: ``N x 1 x 28 x 28`` in [-1, 1] -> ``N`` logits.
+
+    No BatchNorm (a batch-dependent D and the R1 penalty do not mix), a minibatch standard
+    deviation feature before the last convolution, and the projection term when conditional."""
+
+    def __init__(self, width: int = 64, n_classes: int = 0) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width // 2, 3, padding=1), nn.LeakyReLU(0.2),  # 28x28
+            nn.Conv2d(width // 2, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # -> 14x14
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # -> 7x7
+            MinibatchStdDev(),  # 2*width + 1 channels
+            nn.Conv2d(2 * width + 1, 2 * width, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Flatten(),  # -> 2*width*49
+        )  # fmt: skip
+        self.logit = nn.Linear(2 * width * 49, 1)
+        self.embed = nn.Embedding(n_classes, 2 * width * 49) if n_classes else None
+
+    forward = Discriminator.forward
+
+
+ARCHITECTURES = {
+    "dcgan": (Generator, Discriminator),
+    "course": (CourseGenerator, CourseDiscriminator),
+}
+
+
 class GAN(DigitGenerator):
     """A generator and its discriminator, as one module (so ``train`` checkpoints both).
 
-    ``sample`` uses the generator only, and maps its [-1, 1] to [0, 1]."""
+    ``architecture``: ``"dcgan"`` (the seeds' networks) or ``"course"``. ``sample`` uses the
+    generator only, and maps its [-1, 1] to [0, 1]."""
 
-    def __init__(self, z_dim: int = 100, width: int = 64, n_classes: int = 0) -> None:
+    def __init__(
+        self, z_dim: int = 100, width: int = 64, n_classes: int = 0, architecture: str = "dcgan"
+    ) -> None:
         super().__init__()
+        if architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}"
+            )
         self.z_dim, self.conditional = z_dim, n_classes > 0
         self.n_classes = n_classes or 10
-        self.generator = Generator(z_dim, width, n_classes)
-        self.discriminator = Discriminator(width, n_classes)
+        self.architecture = architecture
+        make_g, make_d = ARCHITECTURES[architecture]
+        self.generator = make_g(z_dim, width, n_classes)
+        self.discriminator = make_d(width, n_classes)
 
     def draw(self, n, labels, generator):
         z = self.noise(n, self.z_dim, generator=generator)
@@ -126,18 +237,23 @@ class GAN(DigitGenerator):
 class ConditionalGAN(GAN):
     """The GAN given the class: ``G(z, y)``, ``D(x, y)``; ``sample(n, labels)``."""
 
-    def __init__(self, z_dim: int = 100, width: int = 64) -> None:
-        super().__init__(z_dim, width, n_classes=10)
+    def __init__(self, z_dim: int = 100, width: int = 64, architecture: str = "dcgan") -> None:
+        super().__init__(z_dim, width, n_classes=10, architecture=architecture)
 
 
 # ----------------------------------------------------------------------------- training
 
 
-def gan_step(model: GAN, opt_g, opt_d, saturating: bool = False):
+def gan_step(
+    model: GAN, opt_g, opt_d, saturating: bool = False, r1_gamma: float = 0.0, shift: int = 0
+):
     """One round of the game on a batch ``(x,)`` or ``(x, y)`` of real digits in [0, 1]:
     first a discriminator update, then a generator update (on fresh noise).
 
-    Logs both losses and the mean ``D(x)`` and ``D(G(z))``, the numbers to watch."""
+    ``r1_gamma``: weight of the R1 penalty in D's loss (``gamma / 2 * R1``; 0 = none);
+    ``shift``: D sees every image, real or generated, translated by up to this many pixels
+    (DiffAugment; 0 = never). Logs both losses and the mean ``D(x)`` and ``D(G(z))``, the
+    numbers to watch (before augmentation they would be the same numbers, on shifted inputs)."""
     g, d = model.generator, model.discriminator
 
     def step(batch):
@@ -146,14 +262,22 @@ def gan_step(model: GAN, opt_g, opt_d, saturating: bool = False):
         n = len(real)
         # the discriminator: real up, fake down (the fakes are constants for this update)
         fake = g(torch.randn(n, model.z_dim, device=real.device), labels)
-        real_logits, fake_logits = d(real, labels), d(fake.detach(), labels)
+        real_in = translate(real, shift).requires_grad_(r1_gamma > 0)
+        real_logits = d(real_in, labels)
+        fake_logits = d(translate(fake.detach(), shift), labels)
         loss_d = discriminator_loss(real_logits, fake_logits)
+        logs = {}
+        if r1_gamma > 0:
+            r1 = r1_penalty(real_in, real_logits)
+            # L_D += gamma / 2 * E ||grad_x l(x)||^2
+            loss_d = loss_d + r1_gamma / 2 * r1
+            logs["r1"] = r1.item()
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
         # the generator: make D call its (new) fakes real
         fake = g(torch.randn(n, model.z_dim, device=real.device), labels)
-        loss_g = generator_loss(d(fake, labels), saturating=saturating)
+        loss_g = generator_loss(d(translate(fake, shift), labels), saturating=saturating)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -162,15 +286,19 @@ def gan_step(model: GAN, opt_g, opt_d, saturating: bool = False):
             "loss_g": loss_g.item(),
             "d_real": torch.sigmoid(real_logits).mean().item(),
             "d_fake": torch.sigmoid(fake_logits).mean().item(),
+            **logs,
         }
 
     return step
 
 
 @dataclass(frozen=True)
-class DCGANRecipe:
-    """The seeds' DCGAN recipe: Adam 2e-4, beta1 0.5, batch 64, non-saturating loss."""
+class GANRecipe:
+    """How to train a GAN. The defaults are the seeds' DCGAN recipe (Radford et al. 2016):
+    their networks, Adam 2e-4 with beta1 0.5, batch 64, the non-saturating loss, nothing else.
+    ``GAN_RECIPE`` and ``CGAN_RECIPE`` are the course's (notebook 06 measures the changes)."""
 
+    architecture: str = "dcgan"  # "dcgan" (the seeds') or "course"
     z_dim: int = 100
     width: int = 64
     conditional: bool = False
@@ -178,34 +306,131 @@ class DCGANRecipe:
     batch_size: int = 64
     lr: float = 2e-4
     beta1: float = 0.5
-    saturating: bool = False
+    beta2: float = 0.999
+    decay: bool = False  # constant lr for the first half, then linearly down to 0 (pix2pix)
+    saturating: bool = False  # the minimax generator loss log(1 - D(G(z)))
+    r1_gamma: float = 0.0  # R1 penalty on D's gradient at real images
+    shift: int = 0  # DiffAugment: translate D's inputs by up to this many pixels
     ema_decay: float | None = None  # sample with an EMA of the generator's weights
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture must be one of {sorted(ARCHITECTURES)}, got {self.architecture!r}"
+            )
+        if self.r1_gamma < 0 or self.shift < 0:
+            raise ValueError(f"r1_gamma and shift must be >= 0, got {self.r1_gamma}, {self.shift}")
+
     def build(self) -> GAN:
         cls = ConditionalGAN if self.conditional else GAN
-        return cls(self.z_dim, self.width)
+        return cls(self.z_dim, self.width, architecture=self.architecture)
 
-    def optimizers(self, model: GAN) -> dict[str, torch.optim.Adam]:
-        betas = (self.beta1, 0.999)
-        return {
+    def optimizers(self, model: GAN) -> dict:
+        """``{"g": Adam, "d": Adam}``, and with ``decay`` their schedules ``"g_decay"``,
+        ``"d_decay"`` (stepped by ``self.step``)."""
+        betas = (self.beta1, self.beta2)
+        opts = {
             "g": torch.optim.Adam(model.generator.parameters(), lr=self.lr, betas=betas),
             "d": torch.optim.Adam(model.discriminator.parameters(), lr=self.lr, betas=betas),
         }
+        if self.decay:
+            half = self.steps // 2
+
+            def factor(t: int) -> float:
+                # lr_t = lr for t < T/2, then lr * (T - t) / (T - T/2)
+                return min(1.0, max(0.0, (self.steps - t) / max(1, self.steps - half)))
+
+            for k in ("g", "d"):
+                opts[f"{k}_decay"] = torch.optim.lr_scheduler.LambdaLR(opts[k], factor)
+        return opts
+
+    def step(self, model: GAN, optimizers: dict):
+        """The training step of this recipe for ``model`` (``gan_step``, then the schedules)."""
+        play = gan_step(model, optimizers["g"], optimizers["d"], saturating=self.saturating,
+                        r1_gamma=self.r1_gamma, shift=self.shift)  # fmt: skip
+        schedules = [v for k, v in optimizers.items() if k.endswith("_decay")]
+
+        def step(batch):
+            logs = play(batch)
+            for schedule in schedules:
+                schedule.step()
+            return logs
+
+        return step
 
 
-def train_gan(recipe: DCGANRecipe, progress: bool = True, device="cpu", **train_kwargs):
-    """Train a (conditional) DCGAN with ``recipe`` on the 4,000 training digits.
+DCGANRecipe = GANRecipe  # the name of the seeds' recipe
+DCGAN_RECIPE = GANRecipe()
+# The course's: each change measured in notebook 06 and benchmarks/bench_generators.py.
+GAN_RECIPE = GANRecipe(
+    architecture="course",
+    z_dim=64,
+    width=32,
+    lr=2e-3,
+    shift=2,
+    r1_gamma=0.1,
+    ema_decay=0.999,
+    steps=12000,
+    decay=True,
+)
+CGAN_RECIPE = dataclasses.replace(GAN_RECIPE, conditional=True)
+
+
+def fd_monitor(generator: nn.Module, every: int = 1, n: int = 1000, verbose: bool = False):
+    """An ``evaluate`` hook for ``train``: every ``every`` epochs, the Fréchet distance of ``n``
+    samples of ``generator`` (fixed noise; ``n // 10`` per class when conditional) to the
+    held-out digits, and the seconds since the hook was made. Logged as ``eval_fd``,
+    ``eval_seconds``."""
+    from course_lib import metrics  # here: metrics loads the judge, which needs course_lib.data
+
+    state = {"epoch": 0, "start": time.perf_counter()}
+    x_test = digits("test")[0]
+    z_dim = generator.net[0].in_features // (2 if generator.embed is not None else 1)
+    z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(123))
+    labels = torch.arange(n) % 10 if generator.embed is not None else None
+
+    def evaluate() -> dict:
+        state["epoch"] += 1
+        if state["epoch"] % every:
+            return {}
+        dev = next(generator.parameters()).device
+        y = None if labels is None else labels.to(dev)
+        images = ((generator(z.to(dev), y) + 1) / 2).clamp(0, 1).cpu()  # [-1, 1] -> [0, 1]
+        result = {"fd": metrics.frechet_distance(images, x_test),
+                  "seconds": time.perf_counter() - state["start"]}  # fmt: skip
+        if verbose:
+            print(f"epoch {state['epoch']}: {result['seconds']:.0f} s, FD {result['fd']:.1f}",
+                  flush=True)  # fmt: skip
+        return result
+
+    return evaluate
+
+
+def train_gan(
+    recipe: GANRecipe,
+    progress: bool = True,
+    device="cpu",
+    data=None,
+    monitor_every: int | None = None,
+    **train_kwargs,
+):
+    """Train a (conditional) GAN with ``recipe``, by default on the 4,000 training digits
+    (``data``: other ``(images, labels)`` in [0, 1]).
 
     Returns ``(model in eval mode, history)``; ``train_kwargs`` go to ``train`` (e.g.
     ``max_seconds``, ``checkpoint``). With ``recipe.ema_decay`` the returned generator holds
-    the moving average of its weights."""
+    the moving average of its weights. ``monitor_every=k``: every k epochs, the Fréchet
+    distance of the generator that will be returned (``fd_monitor``) in ``history.epochs``."""
     seed_everything(recipe.seed)
     model = recipe.build()
     opts = recipe.optimizers(model)
-    step = gan_step(model, opts["g"], opts["d"], saturating=recipe.saturating)
     ema = None if recipe.ema_decay is None else EMA(model.generator, recipe.ema_decay)
-    model, history = train(model, step, digits("train"), batch_size=recipe.batch_size,
+    if monitor_every:
+        watched = model.generator if ema is None else ema.module
+        train_kwargs["evaluate"] = fd_monitor(watched, monitor_every, verbose=progress)
+    data = digits("train") if data is None else data
+    model, history = train(model, recipe.step(model, opts), data, batch_size=recipe.batch_size,
                            steps=recipe.steps, optimizers=opts, ema=ema, device=device,
                            seed=recipe.seed, progress=progress, desc="GAN",
                            **train_kwargs)  # fmt: skip

@@ -1,0 +1,144 @@
+"""The GAN family's parts beyond the seeds' DCGAN: DiffAugment's shift, R1, the minibatch
+standard deviation, the course's networks, the recipe's schedule and the FD monitor."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from course_lib.generative import gan
+
+
+def _shift_by_hand(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """One image ``C x H x W`` moved right by dx and down by dy, -1 (black) filling in."""
+    out = torch.full_like(x, -1.0)
+    h, w = x.shape[-2:]
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 5), pixels=st.integers(0, 3), seed=st.integers(0, 10**6))
+def test_translate_shifts_each_image_by_whole_pixels_filling_with_black(n, pixels, seed):
+    x = torch.rand(n, 1, 9, 7) * 2 - 1
+    torch.manual_seed(seed)
+    out = gan.translate(x, pixels)
+    torch.manual_seed(seed)
+    shifts = torch.randint(-pixels, pixels + 1, (n, 2)) if pixels else torch.zeros(n, 2, dtype=int)
+    for i, (dx, dy) in enumerate(shifts.tolist()):
+        want = _shift_by_hand(x[i], dx, dy)
+        assert torch.equal(out[i], want), f"image {i}, shift ({dx}, {dy}), pixels={pixels}"
+
+
+def test_translate_lets_the_gradient_through():
+    x = torch.rand(4, 1, 8, 8, requires_grad=True)
+    gan.translate(x, 2).sum().backward()
+    assert x.grad is not None and set(x.grad.unique().tolist()) <= {0.0, 1.0}
+    assert x.grad.sum() > 0
+
+
+def test_r1_penalty_of_a_linear_discriminator_is_the_squared_weight_norm():
+    w = torch.randn(1, 12)
+    x = torch.randn(5, 1, 3, 4, requires_grad=True)
+    logits = (x.flatten(1) @ w.T).squeeze(1)
+    r1 = gan.r1_penalty(x, logits)
+    assert torch.allclose(r1, w.pow(2).sum()), (r1, w.pow(2).sum())
+
+
+def test_r1_penalty_matches_per_example_gradients():
+    d = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)
+    )
+    x = torch.randn(3, 1, 4, 4, requires_grad=True)
+    r1 = gan.r1_penalty(x, d(x).squeeze(1))
+    want = torch.stack(
+        [torch.autograd.grad(d(x[i : i + 1]).sum(), x)[0][i].pow(2).sum() for i in range(3)]
+    ).mean()
+    assert torch.allclose(r1, want, atol=1e-6), (r1, want)
+    r1.backward()  # create_graph: the penalty itself trains D
+    assert d[1].weight.grad is not None
+
+
+def test_minibatch_stddev_appends_the_mean_spread_of_the_batch():
+    layer = gan.MinibatchStdDev()
+    x = torch.randn(6, 3, 4, 4)
+    out = layer(x)
+    assert out.shape == (6, 4, 4, 4)
+    assert torch.equal(out[:, :3], x)
+    assert torch.allclose(out[:, 3], x.std(0, unbiased=False).mean().expand(6, 4, 4))
+    same = layer(x[:1].expand(6, 3, 4, 4))
+    assert same[:, 3].abs().max() == 0, "a collapsed batch has no spread"
+
+
+@pytest.mark.parametrize("architecture", ["dcgan", "course"])
+@pytest.mark.parametrize("n_classes", [0, 10])
+def test_networks_shapes_and_range(architecture, n_classes):
+    model = gan.GAN(z_dim=8, width=8, n_classes=n_classes, architecture=architecture)
+    labels = torch.arange(5) if n_classes else None
+    fake = model.generator(torch.randn(5, 8), labels)
+    assert fake.shape == (5, 1, 28, 28) and fake.abs().max() <= 1
+    assert model.discriminator(fake, labels).shape == (5,)
+
+
+def test_unknown_architecture_and_bad_recipes_are_refused_with_words():
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        gan.GAN(architecture="stylegan")
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        gan.GANRecipe(architecture="stylegan")
+    with pytest.raises(ValueError, match="r1_gamma and shift must be >= 0"):
+        gan.GANRecipe(shift=-1)
+
+
+def test_the_decay_keeps_the_rate_for_half_the_steps_then_goes_linearly_to_zero():
+    recipe = gan.GANRecipe(architecture="course", z_dim=8, width=8, steps=10, decay=True, lr=1.0)
+    model = recipe.build()
+    opts = recipe.optimizers(model)
+    rates = []
+    for _ in range(10):
+        rates.append(opts["g"].param_groups[0]["lr"])
+        for k in ("g", "d"):
+            opts[k].step()
+        for k in ("g_decay", "d_decay"):
+            opts[k].step()
+    assert rates == pytest.approx([1, 1, 1, 1, 1, 1.0, 0.8, 0.6, 0.4, 0.2]), rates
+    assert opts["d"].param_groups[0]["lr"] == pytest.approx(0.0)
+
+
+def test_course_recipe_step_logs_r1_and_trains_with_the_shift():
+    recipe = gan.GANRecipe(architecture="course", z_dim=8, width=8, steps=3, batch_size=8,
+                           r1_gamma=1.0, shift=2, decay=True)  # fmt: skip
+    model, history = gan.train_gan(recipe, progress=False)
+    assert len(history.steps) == 3 and history.steps[-1]["r1"] > 0
+    assert not model.training
+
+
+def test_recipes_are_reproducible_on_the_cpu():
+    recipe = dataclasses.replace(gan.GAN_RECIPE, z_dim=8, width=8, steps=4, batch_size=8)
+    a, _ = gan.train_gan(recipe, progress=False)
+    b, _ = gan.train_gan(recipe, progress=False)
+    for (k, v), w in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(v, w), k
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_fd_monitor_measures_every_k_epochs(conditional):
+    model = gan.GAN(z_dim=8, width=8, n_classes=10 if conditional else 0, architecture="course")
+    monitor = gan.fd_monitor(model.generator.eval(), every=2, n=50)
+    assert monitor() == {}
+    result = monitor()
+    assert set(result) == {"fd", "seconds"} and result["fd"] > 0 and result["seconds"] >= 0
+
+
+def test_train_gan_on_other_data_with_a_monitor():
+    x = torch.rand(40, 1, 28, 28)
+    y = torch.arange(40) % 10
+    recipe = dataclasses.replace(gan.CGAN_RECIPE, z_dim=8, width=8, steps=4, batch_size=16)
+    model, history = gan.train_gan(recipe, progress=False, data=(x, y), monitor_every=1)
+    assert any("eval_fd" in e for e in history.epochs)
+    assert model.sample(3, labels=[1, 2, 3]).shape == (3, 1, 28, 28)
