@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib import metrics
 from course_lib.data import digits
 from course_lib.models import DigitGenerator
 from course_lib.runtime import seed_everything
@@ -382,8 +383,6 @@ def fd_monitor(generator: nn.Module, every: int = 1, n: int = 1000, verbose: boo
     samples of ``generator`` (fixed noise; ``n // 10`` per class when conditional) to the
     held-out digits, and the seconds since the hook was made. Logged as ``eval_fd``,
     ``eval_seconds``."""
-    from course_lib import metrics  # here: metrics loads the judge, which needs course_lib.data
-
     state = {"epoch": 0, "start": time.perf_counter()}
     x_test = digits("test")[0]
     z_dim = generator.net[0].in_features // (2 if generator.embed is not None else 1)
