@@ -125,8 +125,9 @@ def r1_penalty(real: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
 
 
 def translate(x: torch.Tensor, pixels: int) -> torch.Tensor:
-    """Differentiable augmentation (Zhao et al. 2020, DiffAugment): shift each image by whole
-    pixels in ``[-pixels, pixels]``, zeros (black, -1 in tanh range: we shift ``x + 1``) filling in.
+    """Differentiable augmentation (Zhao et al. 2020, DiffAugment): shift each image of
+    ``x`` (``N x 1 x H x W`` in tanh's [-1, 1]) by whole pixels in ``[-pixels, pixels]`` along
+    each axis, black (-1) filling in.
 
     Applied to real *and* generated images before D, in both players' updates, it stops D from
     memorising 4,000 digits without teaching G to draw shifted ones (G gets the gradient
@@ -375,7 +376,7 @@ GAN_RECIPE = GANRecipe(
     steps=12000,
     decay=True,
 )
-CGAN_RECIPE = dataclasses.replace(GAN_RECIPE, conditional=True)
+CGAN_RECIPE = dataclasses.replace(GAN_RECIPE, conditional=True, steps=10000)
 
 
 def fd_monitor(generator: nn.Module, every: int = 1, n: int = 1000, verbose: bool = False):
