@@ -151,8 +151,10 @@ class MinibatchStdDev(nn.Module):
     N x (C + 1) x H x W``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # s = mean over features of the standard deviation over the batch
-        s = x.std(dim=0, unbiased=False).mean().expand(len(x), 1, *x.shape[2:])
+        # s = mean over features of sqrt(var over the batch + 1e-8); the 1e-8 keeps the gradient
+        # finite where a feature is the same for every image (sqrt's slope is infinite at 0)
+        std = torch.sqrt(x.var(dim=0, unbiased=False) + 1e-8)
+        s = std.mean().expand(len(x), 1, *x.shape[2:])
         return torch.cat([x, s], dim=1)
 
 
