@@ -128,7 +128,7 @@ def test_the_saturating_loss_vanishes_where_the_discriminator_wins():
 
 
 def test_gan_step_updates_both_networks_and_logs_what_to_watch():
-    recipe = gan.DCGANRecipe(z_dim=8, width=8, steps=5, batch_size=16)
+    recipe = gan.GANRecipe(z_dim=8, width=8, steps=5, batch_size=16)
     torch.manual_seed(0)
     before = recipe.build().state_dict()
     model, history = gan.train_gan(recipe, progress=False)
@@ -142,7 +142,7 @@ def test_gan_step_updates_both_networks_and_logs_what_to_watch():
 
 
 def test_gan_recipe_with_ema_samples_with_the_averaged_generator():
-    recipe = gan.DCGANRecipe(z_dim=8, width=8, steps=6, batch_size=16, ema_decay=0.9)
+    recipe = gan.GANRecipe(z_dim=8, width=8, steps=6, batch_size=16, ema_decay=0.9)
     plain, _ = gan.train_gan(dataclasses.replace(recipe, ema_decay=None), progress=False)
     averaged, _ = gan.train_gan(recipe, progress=False)
     same_d = all(torch.equal(a, b) for a, b in zip(plain.discriminator.state_dict().values(),
@@ -215,7 +215,7 @@ def test_generator_report_refuses_what_is_neither_images_nor_a_generator():
 
 
 def test_recipes_are_frozen():
-    for recipe in (vae.VAERecipe(), gan.DCGANRecipe()):
+    for recipe in (vae.VAERecipe(), gan.GANRecipe()):
         with pytest.raises(dataclasses.FrozenInstanceError):
             recipe.seed = 1
 

@@ -7,7 +7,7 @@ Each module holds its network(s), its loss, its sampler, its step function for
                               step, AutoencoderRecipe (an autoencoder is not a generator)
     vae           chapter 05  VAE, ConditionalVAE, reparameterize, kl_divergence, negative_elbo,
                               nll (importance-weighted), VAERecipe, VAE_RECIPE, CVAE_RECIPE
-    gan           chapters 06-07  GAN, ConditionalGAN (DCGAN), the losses, gan_step, DCGANRecipe
+    gan           chapters 06-07  GAN, ConditionalGAN, the losses, gan_step, GANRecipe
 
 Every digit generator is a ``models.DigitGenerator``: ``model.sample(n, labels=None,
 generator=None)`` returns ``n x 1 x 28 x 28`` float32 in [0, 1] on the CPU, and

@@ -364,7 +364,6 @@ class GANRecipe:
         return step
 
 
-DCGANRecipe = GANRecipe  # the name of the seeds' recipe
 DCGAN_RECIPE = GANRecipe()
 # The course's: each change measured in notebook 06 and benchmarks/bench_generators.py.
 GAN_RECIPE = GANRecipe(
