@@ -5,6 +5,8 @@
 * ``binarize(x)`` / ``binarized_digits(split)``: digits as 0/1 pixels, each drawn from a
   Bernoulli of its intensity, for models with a Bernoulli likelihood (VAE, PixelCNN).
 * ``photo(name)``: the photographs that ``scikit-image`` ships in ``skimage.data``.
+* ``photo_split(split)`` / ``patches(...)``: which photos the restoration chapters train on and
+  which they hold out for testing, and random training patches with flips and 90° rotations.
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ _PHOTOS = {
     "immunohistochemistry": "colour stained tissue, 512x512",
     "hubble_deep_field": "colour deep-field galaxies, 872x1000",
 }
+
+
+# Restoration chapters (08-10) train on these photos and test on the held-out ones, which no
+# training, tuning or early stopping may ever see. Fixed forever, like the digit split.
+TEST_PHOTOS = ("camera", "moon", "chelsea")
+TRAIN_PHOTOS = tuple(name for name in _PHOTOS if name not in TEST_PHOTOS)
 
 
 def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
@@ -164,3 +172,75 @@ def photo(name: str, gray: bool = True) -> np.ndarray:
     if gray and image.ndim == 3:
         image = skimage.color.rgb2gray(image)
     return np.clip(image, 0.0, 1.0).astype(np.float32)
+
+
+def photo_split(split: str = "train", colour: bool = False) -> list[str]:
+    """Names of the photos that restoration chapters train on (``"train"``) or test on
+    (``"test"``); the two lists never overlap.
+
+    ``colour=True`` keeps only the photos that are in colour (for colourisation, chapter 10);
+    by default every photo of the split (colour ones are used in grey).
+    Test photos: camera and moon (grey), chelsea (colour).
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    names = TRAIN_PHOTOS if split == "train" else TEST_PHOTOS
+    if colour:
+        names = tuple(n for n in names if "colour" in _PHOTOS[n])
+    return list(names)
+
+
+def augment_d4(image: np.ndarray, k: int) -> np.ndarray:
+    """The ``k``-th of the 8 symmetries of the square (``k`` in 0..7): ``k % 4`` quarter turns,
+    then a left-right flip when ``k >= 4``. Works on ``H x W`` and ``H x W x C`` arrays."""
+    if not 0 <= int(k) < 8:
+        raise ValueError(f"k must be in 0..7 (4 rotations x 2 flips), got {k}")
+    out = np.rot90(image, int(k) % 4, axes=(0, 1))
+    return out[:, ::-1] if k >= 4 else out
+
+
+def patches(
+    n: int,
+    size: int = 64,
+    split: str = "train",
+    gray: bool = True,
+    generator: np.random.Generator | int | None = 0,
+    names: list[str] | None = None,
+) -> torch.Tensor:
+    """``n`` random ``size x size`` patches of the photos of ``split``, each flipped and rotated
+    by a random one of the 8 symmetries of the square (restoration's data augmentation).
+
+    Each patch picks a photo uniformly (so small photos count as much as large ones), then a
+    position uniformly inside it.
+
+    Args:
+        n: how many patches.
+        size: their side in pixels (at most the smallest photo's side, 172).
+        split: ``"train"`` (the default) or ``"test"`` photos; or give ``names`` explicitly.
+        gray: grey patches ``N x 1 x size x size``; ``False``: colour photos only,
+            ``N x 3 x size x size``.
+        generator: a seed or a ``numpy.random.Generator``.
+
+    Returns:
+        a ``float32`` tensor with values in [0, 1].
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if names is None:
+        names = photo_split(split, colour=not gray)
+    if not names:
+        raise ValueError("no photos to draw patches from")
+    images = [photo(name, gray=gray) for name in names]
+    smallest = min(min(im.shape[:2]) for im in images)
+    if not isinstance(size, int) or not 1 <= size <= smallest:
+        raise ValueError(f"size must be an int in 1..{smallest} (the smallest photo), got {size!r}")
+    rng = np.random.default_rng(generator)  # a Generator passes through unchanged
+    channels = 1 if gray else 3
+    out = np.empty((n, size, size, channels), np.float32)
+    for i in range(n):
+        image = images[rng.integers(len(images))]
+        top = rng.integers(image.shape[0] - size + 1)
+        left = rng.integers(image.shape[1] - size + 1)
+        crop = image[top : top + size, left : left + size]
+        out[i] = augment_d4(crop, rng.integers(8)).reshape(size, size, channels)
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()

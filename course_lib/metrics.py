@@ -2,7 +2,8 @@
 
 Classifiers: ``accuracy``, ``confusion_matrix``, ``precision_recall_f1``.
 
-Images: ``psnr`` (peak signal-to-noise ratio, in dB).
+Images: ``psnr`` (peak signal-to-noise ratio, in dB) and ``ssim`` (structural similarity,
+scikit-image's, with the settings of Wang et al. 2004).
 
 Generators of digits, judged by the course's trained classifier (``course_lib.judge``):
 ``frechet_distance`` (between two sets of images, in the judge's 512-d feature space) and
@@ -13,6 +14,7 @@ the Fréchet distance to the held-out digits).
 from __future__ import annotations
 
 import numpy as np
+import skimage.metrics
 import torch
 
 from course_lib.data import check_digit_images
@@ -82,30 +84,70 @@ def precision_recall_f1(y_true, y_pred, n_classes: int | None = None) -> dict[st
 # ----------------------------------------------------------------------------- images
 
 
+def _image_pair(estimate, target, data_range: float) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Both as float64 batches ``N x ...``; also whether each image has channels last."""
+    a, b = (np.asarray(torch.as_tensor(t).detach().cpu(), np.float64) for t in (estimate, target))
+    if a.shape != b.shape:
+        raise ValueError(f"estimate and target must have the same shape, got {a.shape}, {b.shape}")
+    if a.ndim < 2 or a.ndim > 4:
+        raise ValueError(
+            "expected an image H x W or H x W x 3, or a batch N x H x W or N x C x H x W, "
+            f"got shape {a.shape}"
+        )
+    if not data_range > 0:
+        raise ValueError(f"data_range must be > 0, got {data_range}")
+    if a.ndim == 4:  # N x C x H x W -> N x H x W x C
+        return a.transpose(0, 2, 3, 1), b.transpose(0, 2, 3, 1), True
+    if a.ndim == 3 and a.shape[-1] in (3, 4):  # one colour image H x W x C
+        return a[None], b[None], True
+    return (a, b, False) if a.ndim == 3 else (a[None], b[None], False)
+
+
 def psnr(estimate, target, data_range: float = 1.0) -> float:
     """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)``, of each image, then
     averaged over the images (the literature's convention for a test set).
 
     Args:
-        estimate, target: arrays or tensors of the same shape: one image ``H x W (x C)`` or a
-            batch ``N x ...`` whose first axis is the image (``N x C x H x W``, ``N x H x W``).
-            A single 2-D image counts as one.
+        estimate, target: arrays or tensors of the same shape: one image ``H x W`` or
+            ``H x W x 3``, or a batch ``N x H x W`` or ``N x C x H x W``.
         data_range: the span of the pixel values (1.0 for images in [0, 1]).
     """
-    a, b = (np.asarray(torch.as_tensor(t).detach().cpu(), np.float64) for t in (estimate, target))
-    if a.shape != b.shape:
-        raise ValueError(f"estimate and target must have the same shape, got {a.shape}, {b.shape}")
-    if a.ndim < 2:
-        raise ValueError(f"expected an image H x W or a batch N x ..., got shape {a.shape}")
-    if not data_range > 0:
-        raise ValueError(f"data_range must be > 0, got {data_range}")
-    batch = a.ndim >= 4 or (a.ndim == 3 and a.shape[-1] not in (3, 4))
-    a, b = (a, b) if batch else (a[None], b[None])
+    a, b, _ = _image_pair(estimate, target, data_range)
     mse = ((a - b) ** 2).reshape(len(a), -1).mean(axis=1)
     # PSNR = 10 log10(R^2 / MSE); identical images give +inf
     with np.errstate(divide="ignore"):
         values = 10 * np.log10(data_range**2 / mse)
     return float(values.mean())
+
+
+def ssim(estimate, target, data_range: float = 1.0) -> float:
+    """Structural similarity (Wang et al. 2004) of each image, then averaged over the images.
+
+    ``skimage.metrics.structural_similarity`` with the paper's settings: an 11x11 Gaussian
+    window of sigma 1.5 and population covariances, and the given ``data_range`` (which sets
+    the constants ``C1 = (0.01 R)^2``, ``C2 = (0.03 R)^2``; scikit-image cannot guess it for
+    float images). Colour images: the mean of the per-channel SSIMs.
+
+    Args:
+        estimate, target: as for ``psnr``; each image at least 11 x 11 pixels (the window).
+        data_range: the span of the pixel values (1.0 for images in [0, 1]).
+    """
+    a, b, channels = _image_pair(estimate, target, data_range)
+    if min(a.shape[1:3]) < 11:  # the Gaussian window's size
+        raise ValueError(f"ssim needs images of at least 11 x 11 pixels, got {a.shape[1:3]}")
+    values = [
+        skimage.metrics.structural_similarity(
+            x,
+            y,
+            data_range=data_range,
+            channel_axis=-1 if channels else None,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )  # fmt: skip
+        for x, y in zip(a, b, strict=True)
+    ]
+    return float(np.mean(values))
 
 
 # ----------------------------------------------------------------------------- generators

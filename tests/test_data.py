@@ -88,3 +88,52 @@ def test_digit_images_are_checked_by_the_networks_that_read_them(x, error, words
     data.check_digit_images(torch.zeros(2, 1, 28, 28))
     with pytest.raises(ValueError, match="N >= 3"):
         data.check_digit_images(torch.zeros(2, 1, 28, 28), min_count=3)
+
+
+def test_photo_splits_never_overlap_and_cover_every_photo():
+    train, test = data.photo_split("train"), data.photo_split("test")
+    assert not set(train) & set(test), f"held-out photos in training: {set(train) & set(test)}"
+    assert sorted(train + test) == sorted(data.photo_names())
+    assert {"camera", "moon"} <= set(test)
+    assert data.photo_split("test", colour=True) == ["chelsea"]
+    for name in data.photo_split("train", colour=True):
+        assert data.photo(name, gray=False).ndim == 3, f"{name} is not a colour photo"
+    with pytest.raises(ValueError, match="'train' or 'test'"):
+        data.photo_split("val")
+
+
+@pytest.mark.parametrize("k", range(8))
+def test_augment_d4_is_one_of_the_eight_symmetries(k):
+    image = np.arange(12.0).reshape(3, 4)
+    out = data.augment_d4(image, k)
+    want = np.rot90(image, k % 4)
+    want = want[:, ::-1] if k >= 4 else want
+    np.testing.assert_array_equal(out, want, err_msg=f"k={k}")
+    assert sorted(out.ravel()) == sorted(image.ravel())
+    with pytest.raises(ValueError, match="0..7"):
+        data.augment_d4(image, 8)
+
+
+@pytest.mark.parametrize("gray, channels", [(True, 1), (False, 3)])
+def test_patches_are_seeded_in_range_and_come_from_the_split(gray, channels):
+    p = data.patches(6, 32, gray=gray, generator=1)
+    assert p.shape == (6, channels, 32, 32) and p.dtype == torch.float32
+    assert 0 <= p.min() and p.max() <= 1
+    torch.testing.assert_close(p, data.patches(6, 32, gray=gray, generator=1))
+    assert not torch.equal(p, data.patches(6, 32, gray=gray, generator=2))
+    # every patch is found, up to a symmetry, in one of the training photos (here: one photo)
+    (q,) = data.patches(1, 16, names=["coins"], generator=3)
+    coins = data.photo("coins")
+    found = any(
+        (np.lib.stride_tricks.sliding_window_view(data.augment_d4(coins, k), (16, 16))
+         == q[0].numpy()).all(axis=(-1, -2)).any()
+        for k in range(8)
+    )  # fmt: skip
+    assert found, "a patch is not a crop of its photo"
+
+
+def test_patches_say_what_is_wrong():
+    with pytest.raises(ValueError, match="size must be"):
+        data.patches(2, 1000)
+    with pytest.raises(ValueError, match="positive int"):
+        data.patches(0)

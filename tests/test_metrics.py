@@ -8,7 +8,7 @@ import sklearn.metrics as skm
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from skimage.metrics import peak_signal_noise_ratio
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from course_lib import metrics
 
@@ -126,3 +126,45 @@ def test_psnr_says_what_is_wrong():
     with pytest.raises(ValueError, match="data_range"):
         metrics.psnr(np.zeros((4, 4)), np.zeros((4, 4)), data_range=0)
     assert metrics.psnr(np.ones((4, 4)), np.ones((4, 4))) == np.inf
+
+
+@pytest.mark.parametrize(
+    "shape", [(16, 16), (12, 12, 3), (5, 1, 28, 28), (4, 13, 11), (2, 3, 16, 16)], ids=str
+)
+@pytest.mark.parametrize("data_range", [1.0, 255.0])
+def test_ssim_matches_scikit_image_with_wang_settings_per_image_then_averaged(shape, data_range):
+    rng = np.random.default_rng(sum(shape))
+    target = rng.random(shape) * data_range
+    estimate = np.clip(target + rng.normal(0, 0.1 * data_range, shape), 0, data_range)
+    single = len(shape) == 2 or (len(shape) == 3 and shape[-1] == 3)
+    pairs = [(target, estimate)] if single else list(zip(target, estimate, strict=True))
+    colour = shape[-1] == 3 or len(shape) == 4
+
+    def reference(t, e):
+        if len(shape) == 4:  # C x H x W -> H x W x C
+            t, e = t.transpose(1, 2, 0), e.transpose(1, 2, 0)
+        return structural_similarity(
+            t, e, data_range=data_range, channel_axis=-1 if colour else None,
+            gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+        )  # fmt: skip
+
+    want = np.mean([reference(t, e) for t, e in pairs])
+    got = metrics.ssim(torch.from_numpy(estimate), target, data_range=data_range)
+    assert got == pytest.approx(want, abs=1e-9), f"shape {shape}: {got} vs {want}"
+    assert metrics.ssim(target, target, data_range=data_range) == pytest.approx(1.0)
+
+
+def test_ssim_falls_with_noise_and_says_what_is_wrong():
+    image = np.linspace(0, 1, 32 * 32).reshape(32, 32)
+    rng = np.random.default_rng(0)
+    values = [
+        metrics.ssim(np.clip(image + rng.normal(0, s, image.shape), 0, 1), image)
+        for s in (0.01, 0.05, 0.2)
+    ]
+    assert values[0] > values[1] > values[2], f"SSIM should fall as noise grows: {values}"
+    with pytest.raises(ValueError, match="at least 11 x 11"):
+        metrics.ssim(np.zeros((10, 12)), np.zeros((10, 12)))
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.ssim(np.zeros((8, 8)), np.zeros((8, 9)))
+    with pytest.raises(ValueError, match="data_range"):
+        metrics.ssim(np.zeros((8, 8)), np.zeros((8, 8)), data_range=-1)
