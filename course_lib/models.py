@@ -203,3 +203,70 @@ class UNet(nn.Module):
             x = up(x)  # upsample 2x, halve the channels
             x = merge(torch.cat([skips.pop(), x], dim=1))  # the skip connection
         return self.out(x)
+
+
+class ResUNet(nn.Module):
+    """A U-Net of residual blocks that works at half resolution: the restoration network.
+
+    ``pixel_unshuffle`` first folds each 2x2 block of pixels into 4 channels (``H x W ->
+    H/2 x W/2``, lossless), so every convolution costs a quarter of what it would at full
+    resolution; ``pixel_shuffle`` unfolds the output at the end (FFDNet, Zhang et al. 2018, does
+    the same). In between, a U-Net (DRUNet-style, Zhang et al. 2021): ``blocks`` residual blocks
+    per level, strided 2x2 convolutions down, transposed ones up, skips *added*, no
+    normalisation (restoration needs the pixels' absolute level).
+
+    With ``widths = (32, 64, 128)``: ``H x W -> H/2 (32 ch) -> H/4 (64) -> H/8 (128)`` and back.
+    ``in_channels -> out_channels``; ``H`` and ``W`` must be divisible by
+    ``2 ** len(widths)`` (``pad_to_multiple`` pads any photo).
+    """
+
+    def __init__(
+        self, in_channels: int = 1, out_channels: int = 1, widths=(32, 64, 128), blocks: int = 2
+    ) -> None:
+        super().__init__()
+        widths = tuple(int(w) for w in widths)
+        if len(widths) < 2 or blocks < 1:
+            raise ValueError(f"need >= 2 widths and >= 1 block, got {widths}, {blocks}")
+        self.widths, self.multiple = widths, 2 ** len(widths)
+        self.head = nn.Conv2d(4 * in_channels, widths[0], 3, padding=1)
+
+        def stage(w: int) -> nn.Sequential:
+            return nn.Sequential(*[ResBlock(w, norm=False) for _ in range(blocks)])
+
+        self.encoders = nn.ModuleList([stage(w) for w in widths[:-1]])
+        pairs = list(zip(widths[:-1], widths[1:], strict=True))
+        self.downs = nn.ModuleList([nn.Conv2d(a, b, 2, stride=2) for a, b in pairs])  # H -> H/2
+        self.middle = stage(widths[-1])
+        self.ups = nn.ModuleList([nn.ConvTranspose2d(b, a, 2, stride=2) for a, b in pairs])  # x2
+        self.decoders = nn.ModuleList([stage(w) for w in widths[:-1]])
+        self.tail = nn.Conv2d(widths[0], 4 * out_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``N x in_channels x H x W -> N x out_channels x H x W``."""
+        if x.ndim != 4 or x.shape[-2] % self.multiple or x.shape[-1] % self.multiple:
+            raise ValueError(
+                f"ResUNet expects N x C x H x W with H and W divisible by {self.multiple}, got "
+                f"shape {tuple(x.shape)}; pad with course_lib.models.pad_to_multiple"
+            )
+        h = self.head(nn.functional.pixel_unshuffle(x, 2))  # C x H x W -> 4C x H/2 x W/2
+        skips = []
+        for encode, down in zip(self.encoders, self.downs, strict=True):
+            h = encode(h)
+            skips.append(h)
+            h = down(h)  # halve H and W, widen
+        h = self.middle(h)
+        for k in reversed(range(len(self.ups))):
+            h = self.decoders[k](self.ups[k](h) + skips[k])  # double H and W, add the skip
+        return nn.functional.pixel_shuffle(self.tail(h), 2)  # 4C' x H/2 x W/2 -> C' x H x W
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflect-pad ``N x C x H x W`` at the bottom and right so that ``H`` and ``W`` become
+    multiples of ``multiple``; returns the padded tensor and the original ``(H, W)`` to crop back
+    to with ``y[..., :H, :W]``."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % multiple, -w % multiple
+    if pad_h or pad_w:
+        mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+        x = nn.functional.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+    return x, (h, w)

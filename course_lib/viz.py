@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from course_lib.metrics import psnr
+from course_lib.restoration.degrade import add_gaussian_noise
 from course_lib.scratch import classic_kernels, filter2d
 
 
@@ -265,5 +267,53 @@ def latent_traversal(
 
     for slider in sliders:
         slider.observe(update, names="value")
+    update()
+    return box
+
+
+# ----------------------------------------------------------------------------- noise slider
+
+
+def denoise_views(clean: np.ndarray, sigma: float, restorers: Mapping[str, Callable], seed=0):
+    """The noise slider's callback: add clipped Gaussian noise of ``sigma`` (out of 255, seeded)
+    to the grey photo ``clean`` and restore it with each of ``restorers`` (name -> function of
+    the noisy photo). Returns ``{"noisy": image, name: image, ...}`` and ``{name: PSNR}``."""
+    clean = np.asarray(clean, np.float32)
+    if clean.ndim != 2:
+        raise ValueError(f"clean must be one grey photo H x W, got shape {clean.shape}")
+    noisy = add_gaussian_noise(clean, sigma, generator=seed)
+    images = {"noisy": noisy, **{name: np.asarray(f(noisy)) for name, f in restorers.items()}}
+    return images, {name: psnr(image, clean) for name, image in images.items()}
+
+
+def _views_png(images: Mapping[str, np.ndarray], scores: Mapping[str, float], sigma) -> bytes:
+    fig = Figure(figsize=(3.2 * len(images), 3.4))
+    axes = np.atleast_1d(fig.subplots(1, len(images)))
+    for ax, (name, image) in zip(axes, images.items(), strict=True):
+        ax.imshow(np.clip(image, 0, 1), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"{name}: {scores[name]:.2f} dB")
+        ax.axis("off")
+    fig.suptitle(f"sigma = {sigma}")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=72, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def noise_slider(clean: np.ndarray, restorers: Mapping[str, Callable], sigma: int = 25,
+                 max_sigma: int = 75):  # fmt: skip
+    """A slider on the noise level; shows the noisy crop and each restorer's result side by
+    side, with its PSNR. The box has ``.slider``, ``.picture`` (an ``ipywidgets.Image``: runs
+    headless), ``.images`` and ``.scores`` (the last ``denoise_views`` result)."""
+    slider = widgets.IntSlider(value=sigma, min=0, max=max_sigma, step=5, description="sigma",
+                               continuous_update=False)  # fmt: skip
+    picture = widgets.Image(format="png")
+    box = widgets.VBox([slider, picture])
+    box.slider, box.picture = slider, picture
+
+    def update(_change=None) -> None:
+        box.images, box.scores = denoise_views(clean, slider.value, restorers)
+        picture.value = _views_png(box.images, box.scores, slider.value)
+
+    slider.observe(update, names="value")
     update()
     return box

@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import scipy.ndimage
 import torch
 
 from course_lib import scratch, viz
@@ -107,3 +108,22 @@ def test_latent_traversal_says_what_is_wrong(kwargs, words):
 def test_decode_latent_wants_one_grey_image():
     with pytest.raises(ValueError, match="1 x 1 x H x W"):
         viz.decode_latent(lambda z: torch.zeros(2, 1, 28, 28), [0.0])
+
+
+def test_noise_slider_callback_follows_the_slider():
+    clean = np.linspace(0, 1, 48 * 48, dtype=np.float32).reshape(48, 48)
+    smooth = lambda y: scipy.ndimage.gaussian_filter(y, 1.5)  # noqa: E731
+    widget = viz.noise_slider(clean, {"smooth": smooth}, sigma=10)
+    assert widget.picture.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(widget.images) == {"noisy", "smooth"}
+    first, picture = dict(widget.scores), widget.picture.value
+    widget.slider.value = 50
+    assert widget.scores["noisy"] < first["noisy"] - 10, (first, widget.scores)
+    assert widget.scores["smooth"] > widget.scores["noisy"]
+    assert widget.picture.value != picture
+    images, scores = viz.denoise_views(clean, 50, {"smooth": smooth})
+    np.testing.assert_array_equal(images["smooth"], widget.images["smooth"])  # seeded
+    widget.slider.value = 0
+    assert widget.scores["noisy"] == np.inf
+    with pytest.raises(ValueError, match="grey photo H x W"):
+        viz.denoise_views(np.zeros((2, 8, 8)), 5, {})

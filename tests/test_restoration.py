@@ -1,0 +1,248 @@
+"""Restoration (chapters 08-09): degradations, classical baselines, the networks' contracts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.ndimage
+import skimage.restoration
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from course_lib import metrics
+from course_lib.data import photo
+from course_lib.models import ResUNet, pad_to_multiple
+from course_lib.restoration import classical, deblur, degrade, denoise, inpaint, superres
+
+
+@pytest.fixture(scope="module")
+def crop() -> np.ndarray:
+    return photo("coins")[40:136, 100:196].copy()  # 96 x 96, a training photo
+
+
+# ----------------------------------------------------------------------------- degrade
+
+
+@pytest.mark.parametrize("sigma", [5, 25, 50])
+def test_gaussian_noise_has_the_asked_level_and_is_seeded(sigma):
+    x = np.full((128, 128), 0.5, np.float32)
+    y = degrade.add_gaussian_noise(x, sigma, generator=1, clip=False)
+    assert isinstance(y, np.ndarray) and y.dtype == np.float32 and y.shape == x.shape
+    assert abs((y - x).std() * 255 - sigma) < 0.05 * sigma, f"sigma {sigma}: {(y - x).std() * 255}"
+    np.testing.assert_array_equal(y, degrade.add_gaussian_noise(x, sigma, generator=1, clip=False))
+    clipped = degrade.add_gaussian_noise(np.zeros((64, 64), np.float32), sigma, generator=1)
+    assert clipped.min() == 0 and clipped.max() <= 1 and (clipped == 0).mean() > 0.4
+
+
+def test_noise_keeps_the_kind_of_input_and_takes_one_level_per_image():
+    x = torch.zeros(3, 1, 32, 32) + 0.5
+    y = degrade.add_gaussian_noise(x, torch.tensor([0.0, 10.0, 40.0]), generator=0, clip=False)
+    assert isinstance(y, torch.Tensor) and y.shape == x.shape
+    stds = (y - x).flatten(1).std(dim=1) * 255
+    assert stds[0] == 0 and 8 < stds[1] < 12 and 35 < stds[2] < 45, stds
+    assert degrade.add_gaussian_noise(torch.zeros(8, 8), 5).shape == (8, 8)
+    with pytest.raises(ValueError, match="sigma must be >= 0"):
+        degrade.add_gaussian_noise(x, -1)
+    with pytest.raises(ValueError, match="H x W or a batch N x C x H x W"):
+        degrade.add_gaussian_noise(np.zeros((2, 8, 8)), 5)
+    with pytest.raises(TypeError, match="floats"):
+        degrade.add_gaussian_noise(np.zeros((8, 8), np.uint8), 5)
+
+
+def test_salt_and_pepper_hits_the_asked_fraction_half_each():
+    x = np.full((200, 200), 0.5, np.float32)
+    y = degrade.add_salt_and_pepper(x, 0.2, generator=0)
+    assert abs((y == 0).mean() - 0.1) < 0.01 and abs((y == 1).mean() - 0.1) < 0.01
+    with pytest.raises(ValueError, match="fraction"):
+        degrade.add_salt_and_pepper(x, 1.5)
+
+
+@pytest.mark.parametrize("kernel", [degrade.gaussian_kernel(1.5), degrade.motion_kernel(9, 30)],
+                         ids=["gaussian", "motion"])  # fmt: skip
+def test_blur_is_circular_convolution_like_scipy_wrap(kernel, crop):
+    assert kernel.sum() == pytest.approx(1, abs=1e-6) and kernel.shape[0] % 2 == 1
+    got = degrade.blur(crop, kernel)
+    want = scipy.ndimage.convolve(crop.astype(np.float64), kernel, mode="wrap")
+    np.testing.assert_allclose(got, want, atol=1e-5, err_msg="blur != scipy convolve(wrap)")
+
+
+def test_kernels_and_masks():
+    k = degrade.gaussian_kernel(2.0)
+    assert k.shape == (13, 13) and np.allclose(k, k.T) and np.allclose(k, k[::-1])
+    m = degrade.motion_kernel(7, 0)
+    assert m.shape == (7, 7) and (m > 0).sum() == 7 and (m[3] > 0).all()
+    mask = degrade.random_mask((100, 100), 0.3, 0)
+    assert set(np.unique(mask)) == {0.0, 1.0} and abs((mask == 0).mean() - 0.3) < 0.03
+    s = degrade.scribble_mask((64, 64), 3, 3, 0)
+    assert 0 < (s == 0).mean() < 0.5
+    with pytest.raises(ValueError, match="odd"):
+        degrade.blur(np.zeros((8, 8), np.float32), np.ones((2, 2)))
+
+
+def test_downscale_then_bicubic_shapes_and_errors(crop):
+    low = degrade.downscale(crop, 3)
+    assert low.shape == (32, 32)
+    assert degrade.upscale_bicubic(low, 3).shape == (96, 96)
+    assert metrics.psnr(degrade.upscale_bicubic(low, 3), crop) > 20
+    with pytest.raises(ValueError, match="multiples of 5"):
+        degrade.downscale(crop, 5)
+    assert degrade.crop_to_multiple(crop[:95, :94], 3).shape == (93, 93)
+
+
+# ----------------------------------------------------------------------------- classical
+
+
+@pytest.mark.parametrize(
+    "name, method",
+    [("gaussian", classical.gaussian), ("median", classical.median),
+     ("total_variation", classical.total_variation), ("wavelet", classical.wavelet),
+     ("non_local_means", classical.non_local_means)],
+)  # fmt: skip
+def test_every_classical_denoiser_beats_the_noisy_photo(name, method, crop):
+    noisy = degrade.add_gaussian_noise(crop, 25, generator=0)
+    out = method(noisy)
+    assert out.shape == crop.shape and out.dtype == crop.dtype and 0 <= out.min() <= out.max() <= 1
+    gain = metrics.psnr(out, crop) - metrics.psnr(noisy, crop)
+    assert gain > 1.0, f"{name} gains only {gain:.2f} dB at sigma 25"
+
+
+@pytest.mark.skipif(not classical.bm3d_available(), reason="the optional bm3d package is absent")
+def test_bm3d_beats_non_local_means(crop):
+    noisy = degrade.add_gaussian_noise(crop, 25, generator=0)
+    assert metrics.psnr(classical.bm3d(noisy, 25), crop) > metrics.psnr(
+        classical.non_local_means(noisy), crop
+    )
+
+
+def test_tune_picks_the_best_setting_and_refuses_no_data(crop):
+    pairs = [(degrade.add_gaussian_noise(crop, 25, generator=0), crop)]
+    best, score = classical.tune(classical.gaussian, {"sigma": [0.3, 1.0, 5.0]}, pairs)
+    scores = {s: metrics.psnr(classical.gaussian(pairs[0][0], sigma=s), crop) for s in (0.3, 1, 5)}
+    assert best == {"sigma": max(scores, key=scores.get)} and score == max(scores.values())
+    with pytest.raises(ValueError, match="at least one"):
+        classical.tune(classical.gaussian, {"sigma": [1.0]}, [])
+
+
+@pytest.mark.parametrize("balance", [0.001, 0.05])
+@pytest.mark.parametrize("kernel", [degrade.gaussian_kernel(2.0), degrade.motion_kernel(11, 60)],
+                         ids=["gaussian", "motion"])  # fmt: skip
+def test_torch_wiener_equals_scikit_image(kernel, balance, crop):
+    blurred = degrade.blur(crop, kernel, 2.0, generator=0).astype(np.float64)
+    want = skimage.restoration.wiener(blurred, kernel.astype(np.float64), balance, clip=False)
+    got = deblur.wiener_deconvolve(torch.from_numpy(blurred)[None, None], kernel, balance)
+    np.testing.assert_allclose(got[0, 0].numpy(), want, atol=1e-9, err_msg=f"balance {balance}")
+    # and the classical wrapper, clipped, is what the tables use
+    assert metrics.psnr(classical.wiener(blurred.astype(np.float32), kernel, balance), crop) > (
+        metrics.psnr(blurred, crop) if balance == 0.05 else 0
+    )
+
+
+def test_biharmonic_keeps_known_pixels_and_fills_the_rest(crop):
+    mask = degrade.random_mask(crop.shape, 0.5, 0)
+    out = classical.biharmonic(crop * mask, mask)
+    np.testing.assert_allclose(out[mask == 1], crop[mask == 1], atol=1e-6)
+    assert metrics.psnr(out, crop) > metrics.psnr(crop * mask, crop) + 10
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+@settings(max_examples=15, deadline=None)
+@given(h=st.integers(8, 40), w=st.integers(8, 40), multiple=st.sampled_from([4, 8, 16]))
+def test_pad_to_multiple_pads_then_crops_back(h, w, multiple):
+    x = torch.rand(1, 2, h, w)
+    padded, (h0, w0) = pad_to_multiple(x, multiple)
+    assert padded.shape[-2] % multiple == 0 and padded.shape[-1] % multiple == 0
+    torch.testing.assert_close(padded[..., :h0, :w0], x)
+
+
+def test_resunet_shapes_and_error():
+    net = ResUNet(2, 3, widths=(8, 16, 24), blocks=1)
+    assert net(torch.rand(2, 2, 16, 24)).shape == (2, 3, 16, 24)
+    with pytest.raises(ValueError, match="divisible by 8"):
+        net(torch.rand(1, 2, 12, 16))
+
+
+@pytest.mark.parametrize("model", [denoise.DnCNN(4, 8), denoise.UNetDenoiser((8, 16), 1)],
+                         ids=["dncnn", "unet"])  # fmt: skip
+def test_denoisers_learn_the_residual_and_restore_any_photo(model):
+    y = torch.rand(2, 1, 16, 16)
+    torch.testing.assert_close(model(y), y - model.body(y))  # x_hat = y - f(y)
+    for image in (np.random.default_rng(0).random((37, 45)).astype(np.float32),
+                  torch.rand(20, 31, dtype=torch.float64)):  # fmt: skip
+        out = model.restore(image)
+        assert type(out) is type(image) and out.shape == image.shape and out.dtype == image.dtype
+        assert 0 <= out.min() and out.max() <= 1
+    assert model.training is True  # restore puts the mode back
+
+
+@pytest.mark.parametrize(
+    "image, error, match",
+    [(np.zeros((2, 8, 8), np.float32), ValueError, "H x W"),
+     (np.zeros((8, 8), np.uint8), TypeError, "floats in"),
+     (np.full((8, 8), 1.5, np.float32), ValueError, r"\[0, 1\]"),
+     (np.full((8, 8), np.nan, np.float32), ValueError, r"\[0, 1\]"),
+     ([[0.5] * 8] * 8, TypeError, "NumPy array or a tensor")],
+    ids=["3d", "uint8", "range", "nan", "list"],
+)  # fmt: skip
+def test_restore_says_what_is_wrong(image, error, match):
+    with pytest.raises(error, match=match):
+        denoise.DnCNN(3, 4).restore(image)
+
+
+def test_denoiser_training_lowers_the_loss_and_pairs_are_seeded():
+    recipe = denoise.DenoiseRecipe(widths=(8, 16), blocks=1, patch=32, pool=64, batch_size=8,
+                                   steps=40, lr=3e-3, sigma_range=(25.0, 25.0))  # fmt: skip
+    model, history = denoise.train_denoiser(recipe, progress=False)
+    losses = [s["loss"] for s in history.steps]
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5]), f"loss {losses[:5]} -> {losses[-5:]}"
+    (y1, x1), _ = denoise.noisy_pairs(25)
+    (y2, _), _ = denoise.noisy_pairs(25)
+    np.testing.assert_array_equal(y1, y2)
+    assert metrics.psnr(model.restore(y1), x1) > metrics.psnr(y1, x1)
+
+
+def test_inpainter_keeps_the_known_pixels_and_the_loss_sees_only_missing_ones():
+    x, m = torch.rand(2, 1, 16, 16), (torch.rand(2, 1, 16, 16) > 0.5).float()
+    out = inpaint.Inpainter((8, 16), 1)(x, m)
+    torch.testing.assert_close(out * m, x * m)
+    target = x.clone()
+    target[m == 1] += 5  # errors on known pixels must not count
+    err = (out - x)[m == 0]
+    torch.testing.assert_close(inpaint.masked_mse(out, target, m), (err**2).mean())
+    restored = inpaint.Inpainter((8, 16), 1).restore(x[0, 0].numpy(), m[0, 0].numpy())
+    assert restored.shape == (16, 16)
+    with pytest.raises(ValueError, match="mask must be 0/1"):
+        inpaint.Inpainter((8, 16), 1).restore(x[0, 0].numpy(), np.full((16, 16), 0.5))
+
+
+def test_deblurrer_starts_from_wiener_and_restores_any_size(crop):
+    net = deblur.Deblurrer((8, 16), 1)
+    kernel = deblur.pad_kernel(degrade.gaussian_kernel(1.5))
+    y = torch.from_numpy(degrade.blur(crop, kernel))[None, None]
+    torch.testing.assert_close(net(y, kernel) - net.body(torch.cat([y, net(y, kernel) * 0 +
+                               deblur.wiener_deconvolve(y, kernel, net.balance)], 1)),
+                               deblur.wiener_deconvolve(y, kernel, net.balance))  # fmt: skip
+    out = net.restore(crop[:90, :93], kernel)
+    assert out.shape == (90, 93) and 0 <= out.min() and out.max() <= 1
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 3), r=st.integers(2, 4), h=st.integers(1, 5),
+       w=st.integers(1, 5))  # fmt: skip
+def test_pixel_shuffle_by_hand_equals_pytorch(n, c, r, h, w):
+    x = torch.randn(n, c * r * r, h, w)
+    want = torch.nn.functional.pixel_shuffle(x, r)
+    torch.testing.assert_close(superres.pixel_shuffle(x, r), want, msg=f"r={r} c={c}")
+    torch.testing.assert_close(superres.pixel_shuffle_naive(x, r), want, msg=f"naive r={r}")
+
+
+def test_espcn_enlarges_and_starts_near_bicubic(crop):
+    net = superres.ESPCN(3, (8, 4))
+    low = degrade.downscale(crop, 3)
+    out = net.restore(low)
+    assert out.shape == (96, 96) and isinstance(out, np.ndarray)
+    np.testing.assert_allclose(out, degrade.upscale_bicubic(low, 3), atol=1e-6)  # untrained
+    with pytest.raises(ValueError, match="factor must be an int >= 2"):
+        superres.ESPCN(1)
