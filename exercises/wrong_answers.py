@@ -558,4 +558,172 @@ def synthetic_digits(generator, n_per_class, n_classes, z_dim, rng):
     return (generator(z, labels) + 1) / 2, labels
 ''',
     },
+    # ------------------------------------------------------------------ 08_denoising
+    "psnr_data_range_not_squared": {
+        "assignment": "08_denoising",
+        "cell": "psnr",
+        "loses": "test_psnr",
+        "hint": "square the data range",
+        "code": '''\
+def psnr(estimate, target, data_range=1.0):
+    """R / MSE instead of R^2 / MSE: right for images in [0, 1] only."""
+    mse = np.mean((np.asarray(estimate, float) - np.asarray(target, float)) ** 2)
+    return 10 * np.log10(data_range / mse)
+''',
+    },
+    "psnr_with_the_rmse": {
+        "assignment": "08_denoising",
+        "cell": "psnr",
+        "loses": "test_psnr",
+        "hint": "not its square root",
+        "code": '''\
+def psnr(estimate, target, data_range=1.0):
+    """The root of the mean squared error where the MSE belongs."""
+    mse = np.mean((np.asarray(estimate, float) - np.asarray(target, float)) ** 2)
+    return 10 * np.log10(data_range**2 / np.sqrt(mse))
+''',
+    },
+    "psnr_in_uint8": {
+        "assignment": "08_denoising",
+        "cell": "psnr",
+        "loses": "test_psnr",
+        "hint": "uint8 arithmetic wraps around",
+        "code": '''\
+def psnr(estimate, target, data_range=1.0):
+    """Right for floats, but subtracts and squares uint8 images in uint8: they wrap around."""
+    return 10 * np.log10(data_range**2 / np.mean((estimate - target) ** 2))
+''',
+    },
+    "noise_sigma_not_scaled": {
+        "assignment": "08_denoising",
+        "cell": "add_noise",
+        "loses": "test_add_noise",
+        "hint": "divide it by 255",
+        "code": '''\
+def add_noise(clean, sigma, generator):
+    """Takes sigma as a standard deviation on [0, 1]: 25 instead of 25/255."""
+    noise = torch.randn(clean.shape, generator=generator)
+    return (clean + sigma.reshape(-1, 1, 1, 1) * noise).clamp(0, 1)
+''',
+    },
+    "noise_not_clipped": {
+        "assignment": "08_denoising",
+        "cell": "add_noise",
+        "loses": "test_add_noise",
+        "hint": "clip the result to [0, 1]",
+        "code": '''\
+def add_noise(clean, sigma, generator):
+    """Forgets to clip: values below 0 and above 1."""
+    noise = torch.randn(clean.shape, generator=generator)
+    return clean + sigma.reshape(-1, 1, 1, 1) / 255 * noise
+''',
+    },
+    "noise_sigma_along_the_width": {
+        "assignment": "08_denoising",
+        "cell": "add_noise",
+        "loses": "test_add_noise",
+        "hint": "sigma.reshape(-1, 1, 1, 1)",
+        "code": '''\
+def add_noise(clean, sigma, generator):
+    """sigma of shape (N,) against N x C x H x W: broadcast along the width, not the images."""
+    noise = torch.randn(clean.shape, generator=generator)
+    return (clean + sigma / 255 * noise).clamp(0, 1)
+''',
+    },
+    "residual_predicts_the_image": {
+        "assignment": "08_denoising",
+        "cell": "residual_loss",
+        "loses": "test_residual_loss",
+        "hint": "predicts the NOISE, not the image",
+        "code": '''\
+def residual_loss(model, noisy, clean):
+    """Treats the network's output as the clean image: no residual learning."""
+    return F.mse_loss(model(noisy), clean)
+''',
+    },
+    "residual_adds_the_noise": {
+        "assignment": "08_denoising",
+        "cell": "residual_loss",
+        "loses": "test_residual_loss",
+        "hint": "subtract the predicted noise",
+        "code": '''\
+def residual_loss(model, noisy, clean):
+    """Adds the predicted noise instead of subtracting it."""
+    return ((noisy + model(noisy) - clean) ** 2).mean()
+''',
+    },
+    # ------------------------------------------------------------------ 09_restoration
+    "masked_mse_over_all_pixels": {
+        "assignment": "09_restoration",
+        "cell": "masked_mse",
+        "loses": "test_masked_mse",
+        "hint": "over the missing pixels only",
+        "code": '''\
+def masked_mse(output, target, mask):
+    """The plain mean squared error: the known pixels dilute the loss."""
+    return ((output - target) ** 2).mean()
+''',
+    },
+    "masked_mse_nan_when_nothing_is_missing": {
+        "assignment": "09_restoration",
+        "cell": "masked_mse",
+        "loses": "test_masked_mse",
+        "hint": "0/0 is NaN",
+        "code": '''\
+def masked_mse(output, target, mask):
+    """Right, except that it divides 0 by 0 when nothing is missing."""
+    missing = 1 - mask
+    return (missing * (output - target) ** 2).sum() / missing.sum()
+''',
+    },
+    "shuffle_a_and_b_swapped": {
+        "assignment": "09_restoration",
+        "cell": "pixel_shuffle",
+        "loses": "test_pixel_shuffle",
+        "hint": "the order of a and b is swapped",
+        "code": '''\
+def pixel_shuffle(x, r):
+    """Puts b on the rows and a on the columns: every r x r block comes out transposed."""
+    n, crr, h, w = x.shape
+    c = crr // (r * r)
+    x = x.reshape(n, c, r, r, h, w)
+    x = x.permute(0, 1, 4, 3, 5, 2)  # N x C x H x r (b) x W x r (a)
+    return x.reshape(n, c, h * r, w * r)
+''',
+    },
+    "shuffle_calls_the_library": {
+        "assignment": "09_restoration",
+        "cell": "pixel_shuffle",
+        "loses": "test_pixel_shuffle",
+        "hint": "switched off in this check and in the grader",
+        "code": '''\
+def pixel_shuffle(x, r):
+    """Right, but it calls the function it was asked to write (switched off in the tests)."""
+    return F.pixel_shuffle(x, r)
+''',
+    },
+    "wiener_without_conj": {
+        "assignment": "09_restoration",
+        "cell": "wiener_deconvolve",
+        "loses": "test_wiener_deconvolve",
+        "hint": "the complex conjugate",
+        "code": '''\
+def wiener_deconvolve(blurred, K, L, balance):
+    """K where conj(K) belongs: right only for symmetric kernels, whose K is real."""
+    X_hat = K * torch.fft.rfft2(blurred) / (K.abs() ** 2 + balance * L.abs() ** 2)
+    return torch.fft.irfft2(X_hat, s=blurred.shape[-2:])
+''',
+    },
+    "wiener_without_the_size": {
+        "assignment": "09_restoration",
+        "cell": "wiener_deconvolve",
+        "loses": "test_wiener_deconvolve",
+        "hint": "s=(H, W)",
+        "code": '''\
+def wiener_deconvolve(blurred, K, L, balance):
+    """irfft2 without s=(H, W): one column short when the width is odd."""
+    X_hat = K.conj() * torch.fft.rfft2(blurred) / (K.abs() ** 2 + balance * L.abs() ** 2)
+    return torch.fft.irfft2(X_hat)
+''',
+    },
 }

@@ -246,3 +246,45 @@ def test_espcn_enlarges_and_starts_near_bicubic(crop):
     np.testing.assert_allclose(out, degrade.upscale_bicubic(low, 3), atol=1e-6)  # untrained
     with pytest.raises(ValueError, match="factor must be an int >= 2"):
         superres.ESPCN(1)
+
+
+@pytest.mark.parametrize("kind", ["random", "scribble"])
+def test_normalized_fill_keeps_known_pixels_and_reproduces_smooth_photos(kind):
+    shape = (64, 64)
+    m = (
+        degrade.random_mask(shape, 0.6, 0)
+        if kind == "random"
+        else degrade.scribble_mask(shape, 3, 5, 0)
+    )
+    m = torch.from_numpy(m)[None, None]
+    constant = torch.full((1, 1, *shape), 0.3)
+    torch.testing.assert_close(inpaint.normalized_fill(constant * m, m), constant)
+    ramp = torch.linspace(0, 1, 64).repeat(64, 1)[None, None]  # a linear ramp, left to right
+    filled = inpaint.normalized_fill(ramp * m, m)
+    torch.testing.assert_close(filled * m, ramp * m)
+    inner = np.s_[..., 16:48, 16:48]  # away from the borders, the local mean follows the ramp
+    error = (filled - ramp)[inner].abs().max().item()
+    assert error < 3 / 64, (
+        f"{kind}: the fill is off a linear ramp by {error * 64:.1f} pixels' worth"
+    )
+
+
+@pytest.mark.parametrize(
+    "train_fn, recipe",
+    [(inpaint.train_inpainter, inpaint.InpaintRecipe(widths=(8, 16), blocks=1, patch=32, pool=32,
+                                                      batch_size=8, steps=30, lr=3e-3)),
+     (inpaint.train_inpainter, inpaint.InpaintRecipe(widths=(8, 16), blocks=1, patch=32, pool=16,
+                                                      batch_size=8, steps=30, lr=3e-3,
+                                                      guess="biharmonic", log_loss=False)),
+     (deblur.train_deblurrer, deblur.DeblurRecipe(widths=(8, 16), blocks=1, patch=32, pool=32,
+                                                   batch_size=8, steps=30, lr=3e-3)),
+     (superres.train_superres, superres.SuperResRecipe(widths=(8, 4), patch=30, pool=64,
+                                                       batch_size=16, steps=30, lr=3e-3))],
+    ids=["inpaint", "inpaint-biharmonic", "deblur", "superres"],
+)  # fmt: skip
+def test_restoration_training_lowers_the_loss(train_fn, recipe):
+    model, history = train_fn(recipe, progress=False)
+    losses = history.series("loss")
+    first, last = np.mean(losses[:5]), np.mean(losses[-5:])
+    assert last < first, f"{type(recipe).__name__}: loss {first:.4g} -> {last:.4g}"
+    assert not model.training

@@ -35,6 +35,10 @@ Where each check lives:
                       check_gan_training_step
     conditional_gan   exercise 07: check_conditional_input, check_projection_logit,
                       check_synthetic_digits
+    denoising         exercise 08: check_psnr, check_add_noise, check_residual_loss
+    restoration       exercise 09: check_masked_mse, check_pixel_shuffle,
+                      check_wiener_deconvolve, library_pixel_shuffle_disabled,
+                      LibraryPixelShuffleUsed
 """
 
 from course_lib.checks.autoencoder import check_conv_transpose2d, check_reconstruction_loss
@@ -58,6 +62,7 @@ from course_lib.checks.conditional_gan import (
 from course_lib.checks.convolution import _sobel_reference as _sobel_reference
 from course_lib.checks.convolution import check_conv2d, check_sobel_edges
 from course_lib.checks.core import ATOL, GRAD_ATOL, RTOL, CheckFailed
+from course_lib.checks.denoising import check_add_noise, check_psnr, check_residual_loss
 from course_lib.checks.gan import (
     _reference_gan_training_step as _reference_gan_training_step,
 )
@@ -70,6 +75,13 @@ from course_lib.checks.pooling_backprop import (
     check_conv2d_backward_weights,
     check_max_pool2d,
     check_max_pool2d_backward,
+)
+from course_lib.checks.restoration import (
+    LibraryPixelShuffleUsed,
+    check_masked_mse,
+    check_pixel_shuffle,
+    check_wiener_deconvolve,
+    library_pixel_shuffle_disabled,
 )
 from course_lib.checks.torch_function import TorchCase, check_torch_function
 from course_lib.checks.vae import (
@@ -84,7 +96,9 @@ __all__ = [
     "RTOL",
     "CheckFailed",
     "LibraryLossUsed",
+    "LibraryPixelShuffleUsed",
     "TorchCase",
+    "check_add_noise",
     "check_conditional_input",
     "check_conv2d",
     "check_conv_transpose2d",
@@ -94,15 +108,21 @@ __all__ = [
     "check_gan_training_step",
     "check_generator_loss",
     "check_kl_divergence",
+    "check_masked_mse",
     "check_max_pool2d",
     "check_max_pool2d_backward",
     "check_negative_elbo",
+    "check_pixel_shuffle",
     "check_projection_logit",
+    "check_psnr",
     "check_reconstruction_loss",
     "check_reparameterize",
+    "check_residual_loss",
     "check_sobel_edges",
     "check_synthetic_digits",
     "check_torch_function",
     "check_training_step",
+    "check_wiener_deconvolve",
     "library_losses_disabled",
+    "library_pixel_shuffle_disabled",
 ]

@@ -16,11 +16,15 @@ Train on ``data.photo_split("train")``; test on ``data.photo_split("test")``.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
 
 from course_lib.models import pad_to_multiple
+from course_lib.train import train
 
 
 def check_photo(image, name: str = "image") -> tuple[torch.Tensor, bool]:
@@ -62,3 +66,32 @@ def apply_fully_convolutional(net: nn.Module, x: torch.Tensor, multiple: int) ->
     out = net(padded)[..., :h, :w].cpu()
     net.train(was_training)
     return out
+
+
+def fit(model: nn.Module, loss_fn: Callable[..., torch.Tensor], data, recipe, *, desc: str,
+        device="cpu", progress: bool = True, **train_kwargs):  # fmt: skip
+    """Train a restoration network the same way for every task: Adam with ``recipe.lr``,
+    annealed to 0 along a half cosine over ``recipe.steps``, minibatches of
+    ``recipe.batch_size`` from the tensors ``data``, ``loss_fn(*batch) -> loss``, gradients
+    clipped to ``recipe.clip_grad_norm`` (if the recipe has one), through
+    ``course_lib.train.train``. Returns ``(model in eval mode, history)``."""
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    # lr_t = lr * (1 + cos(pi t / T)) / 2
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, recipe.steps) / recipe.steps))
+    )
+
+    def step(batch):
+        loss = loss_fn(*batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        return {"loss": loss.item()}
+
+    model, history = train(model, step, data, batch_size=recipe.batch_size, steps=recipe.steps,
+                           optimizers={"adam": opt, "schedule": sched}, device=device,
+                           clip_grad_norm=getattr(recipe, "clip_grad_norm", None),
+                           seed=recipe.seed, progress=progress, desc=desc,
+                           **train_kwargs)  # fmt: skip
+    return model.eval(), history

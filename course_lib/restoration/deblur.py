@@ -17,7 +17,6 @@ Shapes: ``N x 1 x H x W``; kernels ``k x k`` (odd ``k``) or one per image ``N x 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,10 +26,9 @@ from torch import nn
 from course_lib import metrics
 from course_lib.data import patches, photo
 from course_lib.models import ResUNet
-from course_lib.restoration import as_photo, check_photo
+from course_lib.restoration import as_photo, check_photo, fit
 from course_lib.restoration.degrade import blur, gaussian_kernel, motion_kernel
 from course_lib.runtime import seed_everything
-from course_lib.train import train
 
 KERNEL_SIZE = 19  # every kernel is zero-padded to this size (fits a Gaussian of sigma 3)
 
@@ -80,6 +78,8 @@ class Deblurrer(nn.Module):
         self.body = ResUNet(2, 1, widths, blocks)
         self.multiple = self.body.multiple
         self.balance = balance
+        nn.init.zeros_(self.body.tail.weight)  # untrained, it is Wiener deconvolution
+        nn.init.zeros_(self.body.tail.bias)
 
     def forward(self, blurred: torch.Tensor, kernel) -> torch.Tensor:
         """``N x 1 x H x W`` blurred photos, their kernel(s) -> deblurred (not clipped).
@@ -149,26 +149,12 @@ def train_deblurrer(recipe: DeblurRecipe, progress: bool = True, device="cpu", *
     blurred = torch.cat([blur(x[None], k.numpy(), recipe.noise, generator=i)
                          for i, (x, k) in enumerate(zip(clean, kernels, strict=True))])  # fmt: skip
     model = recipe.build()
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    # lr_t = lr * (1 + cos(pi t / T)) / 2
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, recipe.steps) / recipe.steps))
-    )
 
-    def step(batch):
-        y, k, x = batch
-        loss = nn.functional.mse_loss(model(y, k), x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        return {"loss": loss.item()}
+    def loss_fn(y, k, x):
+        return nn.functional.mse_loss(model(y, k), x)
 
-    model, history = train(model, step, (blurred, kernels, clean), batch_size=recipe.batch_size,
-                           steps=recipe.steps, optimizers={"adam": opt, "schedule": sched},
-                           clip_grad_norm=recipe.clip_grad_norm, device=device, seed=recipe.seed,
-                           progress=progress, desc="deblurrer", **train_kwargs)  # fmt: skip
-    return model.eval(), history
+    return fit(model, loss_fn, (blurred, kernels, clean), recipe, desc="deblurrer",
+               device=device, progress=progress, **train_kwargs)  # fmt: skip
 
 
 def held_out_psnr(model: Deblurrer, kernel=None, noise: float = 2.0, names=("camera", "moon")):

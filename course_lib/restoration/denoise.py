@@ -18,7 +18,6 @@ Shapes: networks take ``N x 1 x H x W`` in [0, 1]; ``restore`` takes one photo `
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -28,10 +27,9 @@ from torch import nn
 from course_lib import metrics
 from course_lib.data import patches, photo, photo_split
 from course_lib.models import ResUNet
-from course_lib.restoration import apply_fully_convolutional, as_photo, check_photo
+from course_lib.restoration import apply_fully_convolutional, as_photo, check_photo, fit
 from course_lib.restoration.degrade import add_gaussian_noise
 from course_lib.runtime import seed_everything
-from course_lib.train import train
 
 # ----------------------------------------------------------------------------- networks
 
@@ -139,40 +137,9 @@ class DenoiseRecipe:
             return DnCNN(self.depth, self.widths[0])
         raise ValueError(f"arch must be 'unet' or 'dncnn', got {self.arch!r}")
 
-    def optimizers(self, model: nn.Module):
-        """Adam, its learning rate annealed to 0 along a half cosine over ``steps``."""
-        opt = torch.optim.Adam(model.parameters(), lr=self.lr)
-
-        def factor(t: int) -> float:
-            # lr_t = lr * (1 + cos(pi t / T)) / 2
-            return 0.5 * (1 + math.cos(math.pi * min(t, self.steps) / self.steps))
-
-        return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
 
 # The shipped blind denoiser: `python -m course_lib.weights build denoise`.
 DENOISE_RECIPE = DenoiseRecipe()
-
-
-def denoise_step(model: nn.Module, opt, scheduler, sigma_range: tuple[float, float]):
-    """The step function for ``course_lib.train.train``: one batch of clean patches, a noise
-    level per patch, the loss, one Adam step."""
-    low, high = sigma_range
-
-    def step(batch):
-        (clean,) = batch
-        clean = random_symmetry(clean)
-        # sigma ~ U(low, high), one per patch
-        sigma = low + (high - low) * torch.rand(len(clean), device=clean.device)
-        loss = denoising_loss(model, clean, sigma)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        scheduler.step()
-        # PSNR of the batch, from its mean squared error (data range 1)
-        return {"loss": loss.item(), "psnr": -10 * math.log10(max(loss.item(), 1e-12))}
-
-    return step
 
 
 def train_denoiser(recipe: DenoiseRecipe, progress: bool = True, device="cpu", **train_kwargs):
@@ -183,13 +150,16 @@ def train_denoiser(recipe: DenoiseRecipe, progress: bool = True, device="cpu", *
     seed_everything(recipe.seed)
     pool = patches(recipe.pool, recipe.patch, split="train", generator=recipe.seed)
     model = recipe.build()
-    opt, sched = recipe.optimizers(model)
-    step = denoise_step(model, opt, sched, recipe.sigma_range)
-    model, history = train(model, step, pool, batch_size=recipe.batch_size, steps=recipe.steps,
-                           optimizers={"adam": opt, "schedule": sched}, device=device,
-                           clip_grad_norm=recipe.clip_grad_norm, seed=recipe.seed,
-                           progress=progress, desc="denoiser", **train_kwargs)  # fmt: skip
-    return model.eval(), history
+    low, high = recipe.sigma_range
+
+    def loss_fn(clean):
+        clean = random_symmetry(clean)
+        # sigma ~ U(low, high), one per patch
+        sigma = low + (high - low) * torch.rand(len(clean), device=clean.device)
+        return denoising_loss(model, clean, sigma)
+
+    return fit(model, loss_fn, (pool,), recipe, desc="denoiser", device=device,
+               progress=progress, **train_kwargs)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- evaluation

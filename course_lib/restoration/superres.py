@@ -14,7 +14,6 @@ Shapes: low resolution ``N x 1 x h x w`` -> ``N x 1 x rh x rw``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -22,10 +21,9 @@ from torch import nn
 
 from course_lib import metrics
 from course_lib.data import patches, photo
-from course_lib.restoration import as_photo, check_photo
+from course_lib.restoration import as_photo, check_photo, fit
 from course_lib.restoration.degrade import crop_to_multiple, downscale, upscale_bicubic
 from course_lib.runtime import seed_everything
-from course_lib.train import train
 
 
 def pixel_shuffle_naive(x: torch.Tensor, r: int) -> torch.Tensor:
@@ -121,26 +119,12 @@ def train_superres(recipe: SuperResRecipe, progress: bool = True, device="cpu", 
     high = patches(recipe.pool, recipe.patch, split="train", generator=recipe.seed)
     low = downscale(high, recipe.factor)
     model = recipe.build()
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    # lr_t = lr * (1 + cos(pi t / T)) / 2
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, recipe.steps) / recipe.steps))
-    )
 
-    def step(batch):
-        y, x = batch
-        loss = nn.functional.mse_loss(model(y), x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        return {"loss": loss.item()}
+    def loss_fn(y, x):
+        return nn.functional.mse_loss(model(y), x)
 
-    model, history = train(model, step, (low, high), batch_size=recipe.batch_size,
-                           steps=recipe.steps, optimizers={"adam": opt, "schedule": sched},
-                           device=device, seed=recipe.seed, progress=progress,
-                           desc="ESPCN", **train_kwargs)  # fmt: skip
-    return model.eval(), history
+    return fit(model, loss_fn, (low, high), recipe, desc="ESPCN", device=device,
+               progress=progress, **train_kwargs)  # fmt: skip
 
 
 def held_out_psnr(model: ESPCN, names=("camera", "moon")) -> float:
