@@ -288,3 +288,19 @@ def test_restoration_training_lowers_the_loss(train_fn, recipe):
     first, last = np.mean(losses[:5]), np.mean(losses[-5:])
     assert last < first, f"{type(recipe).__name__}: loss {first:.4g} -> {last:.4g}"
     assert not model.training
+
+
+def test_zero_initialised_networks_start_at_their_baseline(crop):
+    y = torch.rand(2, 1, 32, 32)
+    torch.testing.assert_close(denoise.UNetDenoiser((8, 16), 1, zero_init=True)(y), y)
+    kernel = deblur.pad_kernel(degrade.gaussian_kernel(1.5))
+    blurred = torch.from_numpy(degrade.blur(crop, kernel))[None, None]
+    torch.testing.assert_close(
+        deblur.Deblurrer((8, 16), 1)(blurred, kernel),
+        deblur.wiener_deconvolve(blurred, kernel, deblur.Deblurrer().balance),
+    )
+    m = torch.from_numpy(degrade.random_mask((32, 32), 0.5, 0))[None, None]
+    x = torch.rand(1, 1, 32, 32)
+    torch.testing.assert_close(
+        inpaint.Inpainter((8, 16), 1)(x, m), inpaint.normalized_fill(x * m, m)
+    )

@@ -124,3 +124,34 @@ def test_half_weights_are_stored_in_float16_and_measured_after_rounding(tmp_path
     for a, b in zip(loaded.parameters(), model.parameters(), strict=True):
         assert torch.equal(a, b), "the returned model must hold the rounded weights"
     assert info["value"] == checksum(loaded), "the recorded metric is that of the shipped weights"
+
+
+@pytest.mark.parametrize("sigma", [5, 15, 30, 50])
+@pytest.mark.parametrize("kind", ["numpy", "tensor"])
+def test_shipped_denoiser_restores_any_grey_photo_without_knowing_sigma(sigma, kind):
+    import numpy as np
+
+    from course_lib import metrics
+    from course_lib.data import photo
+    from course_lib.restoration import degrade
+
+    clean = photo("moon")[101:290, 33:250]  # held out, an odd size: 189 x 217
+    noisy = degrade.add_gaussian_noise(clean, sigma, generator=sigma)
+    image = noisy if kind == "numpy" else torch.from_numpy(noisy).double()
+    out = weights.load("denoise").restore(image)
+    assert type(out) is type(image) and out.shape == image.shape and out.dtype == image.dtype
+    assert 0 <= out.min() and out.max() <= 1
+    gain = metrics.psnr(np.asarray(out, np.float32), clean) - metrics.psnr(noisy, clean)
+    assert gain > 3, f"sigma {sigma} ({kind}): only {gain:.2f} dB better than the noisy input"
+
+
+def test_shipped_denoiser_says_what_is_wrong():
+    import numpy as np
+
+    model = weights.load("denoise")
+    with pytest.raises(ValueError, match="grey photo H x W"):
+        model.restore(np.zeros((32, 32, 3), np.float32))
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        model.restore(np.full((32, 32), 255.0, np.float32))
+    with pytest.raises(TypeError, match="divide uint8 by 255"):
+        model.restore(np.zeros((32, 32), np.uint8))

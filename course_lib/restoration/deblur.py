@@ -136,7 +136,7 @@ class DeblurRecipe:
 
 
 # The shipped deblurrer: `python -m course_lib.weights build deblur`.
-DEBLUR_RECIPE = DeblurRecipe(steps=3000)
+DEBLUR_RECIPE = DeblurRecipe(steps=2500)
 
 
 def train_deblurrer(recipe: DeblurRecipe, progress: bool = True, device="cpu", **train_kwargs):

@@ -8,10 +8,10 @@ than the photo, so the network learns faster, and the loss is unchanged:
 
 ``DnCNN`` is the paper's plain stack of 3x3 convolutions at full resolution. ``UNetDenoiser``
 is the course's: the same residual learning around a ``models.ResUNet`` that works at half
-resolution and sees far: about 15x faster per step on a CPU, which is what lets a laptop
-train a denoiser that beats non-local means in minutes and BM3D in half an hour (see the
-chapter's measurements). *Blind*: trained on noise levels drawn from a range, so that
-``restore(image)`` needs no noise level.
+resolution and sees far: many times faster per step on a CPU, which is what lets a laptop
+train a denoiser that beats non-local means in minutes and nears BM3D in half an hour (the
+chapter and ``benchmarks/bench_denoisers.py`` measure both). *Blind*: trained on noise levels
+drawn from a range, so that ``restore(image)`` needs no noise level.
 
 Shapes: networks take ``N x 1 x H x W`` in [0, 1]; ``restore`` takes one photo ``H x W``.
 """
@@ -74,10 +74,13 @@ class UNetDenoiser(ResidualDenoiser):
     """Residual learning around ``models.ResUNet(1, 1, widths, blocks)`` (half resolution,
     ``len(widths)`` scales, residual blocks, no normalisation)."""
 
-    def __init__(self, widths=(32, 64, 96, 160), blocks: int = 2) -> None:
+    def __init__(self, widths=(32, 64, 96, 160), blocks: int = 2, zero_init: bool = False) -> None:
         super().__init__()
         self.body = ResUNet(1, 1, widths, blocks)
         self.multiple = self.body.multiple
+        if zero_init:  # predict no noise at first: the untrained denoiser is the identity
+            nn.init.zeros_(self.body.tail.weight)
+            nn.init.zeros_(self.body.tail.bias)
 
 
 # ----------------------------------------------------------------------------- loss
@@ -128,11 +131,12 @@ class DenoiseRecipe:
     steps: int = 5000
     lr: float = 2e-3
     clip_grad_norm: float = 0.05
+    zero_init: bool = False  # UNetDenoiser: start as the identity (faster in short runs)
     seed: int = 0
 
     def build(self) -> ResidualDenoiser:
         if self.arch == "unet":
-            return UNetDenoiser(self.widths, self.blocks)
+            return UNetDenoiser(self.widths, self.blocks, self.zero_init)
         if self.arch == "dncnn":
             return DnCNN(self.depth, self.widths[0])
         raise ValueError(f"arch must be 'unet' or 'dncnn', got {self.arch!r}")

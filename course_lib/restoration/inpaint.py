@@ -165,7 +165,7 @@ class InpaintRecipe:
 
 
 # The shipped inpainter: `python -m course_lib.weights build inpaint`.
-INPAINT_RECIPE = InpaintRecipe(steps=3000)
+INPAINT_RECIPE = InpaintRecipe(guess="biharmonic", steps=2500)
 
 
 def train_inpainter(recipe: InpaintRecipe, progress: bool = True, device="cpu", **train_kwargs):

@@ -106,8 +106,8 @@ class SuperResRecipe:
 
 
 # The shipped ESPCNs: `python -m course_lib.weights build superres_x2` (and x3).
-SR_X2_RECIPE = SuperResRecipe(factor=2, patch=96, steps=6000)
-SR_X3_RECIPE = SuperResRecipe(factor=3, patch=96, steps=6000)
+SR_X2_RECIPE = SuperResRecipe(factor=2, patch=96, pool=2000, steps=800)
+SR_X3_RECIPE = SuperResRecipe(factor=3, patch=96, steps=4000)
 
 
 def train_superres(recipe: SuperResRecipe, progress: bool = True, device="cpu", **train_kwargs):

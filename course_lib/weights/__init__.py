@@ -29,6 +29,7 @@ from torch import nn
 from course_lib import classifier, metrics
 from course_lib.data import binarized_digits, digits
 from course_lib.generative import gan, vae
+from course_lib.restoration import classical, deblur, degrade, denoise, inpaint, superres
 from course_lib.train import load_checkpoint, save_checkpoint
 
 DIRECTORY = Path(__file__).resolve().parent
@@ -123,6 +124,45 @@ def _train_gan(recipe: gan.GANRecipe, progress: bool):
     return model, extra
 
 
+def _denoise_psnr(model: denoise.ResidualDenoiser) -> float:
+    """Mean PSNR (dB) on the held-out camera and moon at sigma = 25, seeded noise."""
+    return denoise.held_out_psnr(model, 25.0)
+
+
+def _train_denoiser(recipe: denoise.DenoiseRecipe, progress: bool):
+    model, _ = denoise.train_denoiser(recipe, progress=progress)
+    table = {}  # sigma -> {method: mean PSNR on the held-out photos}
+    for sigma in (15, 25, 50):
+        pairs = denoise.noisy_pairs(sigma)
+        row = {"network": sum(metrics.psnr(model.restore(y), x) for y, x in pairs) / len(pairs),
+               "non_local_means": sum(metrics.psnr(classical.non_local_means(y), x)
+                                      for y, x in pairs) / len(pairs)}  # fmt: skip
+        if classical.bm3d_available():
+            bm3d = [metrics.psnr(classical.bm3d(y, sigma), x) for y, x in pairs]
+            row["bm3d"] = sum(bm3d) / len(bm3d)
+        table[str(sigma)] = {k: round(float(v), 2) for k, v in row.items()}
+    return model, {"psnr_table": table}
+
+
+def _trainer(train_fn, extra: Callable[[nn.Module], dict] | None = None):
+    """``train(recipe, progress) -> (model, extra meta)`` from a family's ``train_*``."""
+
+    def run(recipe, progress: bool):
+        model, _ = train_fn(recipe, progress=progress)
+        return model, ({} if extra is None else extra(model))
+
+    return run
+
+
+def _restorer(name: str, description: str, recipe, train_fn, evaluate, metric: str, extra=None):
+    """A shipped restoration network: PSNR on the held-out photos, stored in float16."""
+    return Shipped(name=name, description=description, recipe=recipe,
+                   build=lambda r: r.build(), train=_trainer(train_fn, extra), metric=metric,
+                   evaluate=evaluate, higher_is_better=True,
+                   tolerance=0.05,  # dB; inputs are seeded, so only a change of platform moves it
+                   half=True)  # fmt: skip
+
+
 REGISTRY: dict[str, Shipped] = {
     s.name: s
     for s in [
@@ -182,6 +222,56 @@ REGISTRY: dict[str, Shipped] = {
             evaluate=_judge_accuracy_of_samples,
             higher_is_better=True,
             tolerance=0.01,  # 10 of the 1,000 samples
+        ),
+        Shipped(
+            name="denoise",
+            description="blind denoiser of grey photos, sigma 0-55: restore(image) (chapter 08)",
+            recipe=denoise.DENOISE_RECIPE,
+            build=lambda recipe: recipe.build(),
+            train=_train_denoiser,
+            metric="test_psnr_sigma25",
+            evaluate=_denoise_psnr,
+            higher_is_better=True,
+            tolerance=0.05,  # dB; the noise is seeded, so only a change of platform moves it
+            half=True,
+        ),
+        _restorer(
+            "inpaint",
+            "inpainting U-Net given the mask: restore(image, mask) (chapter 09)",
+            inpaint.INPAINT_RECIPE,
+            inpaint.train_inpainter,
+            lambda m: inpaint.held_out_psnr(m, "random"),
+            "test_psnr_random50",
+            lambda m: {"test_psnr_scribbles": round(inpaint.held_out_psnr(m, "scribble"), 2)},
+        ),
+        _restorer(
+            "deblur",
+            "Wiener + CNN deblurrer: restore(blurred, kernel) (chapter 09)",
+            deblur.DEBLUR_RECIPE,
+            deblur.train_deblurrer,
+            deblur.held_out_psnr,
+            "test_psnr_gaussian2",
+            lambda m: {
+                "test_psnr_motion11": round(
+                    deblur.held_out_psnr(m, degrade.motion_kernel(11, 30)), 2
+                )
+            },
+        ),
+        _restorer(
+            "superres_x2",
+            "ESPCN super-resolution x2: restore(low) (chapter 09)",
+            superres.SR_X2_RECIPE,
+            superres.train_superres,
+            superres.held_out_psnr,
+            "test_psnr",
+        ),
+        _restorer(
+            "superres_x3",
+            "ESPCN super-resolution x3: restore(low) (chapter 09)",
+            superres.SR_X3_RECIPE,
+            superres.train_superres,
+            superres.held_out_psnr,
+            "test_psnr",
         ),
     ]
 }

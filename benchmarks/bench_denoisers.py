@@ -1,0 +1,79 @@
+"""Denoisers side by side at sigma = 25 on the held-out photos (camera, moon), same budget.
+
+The plain DnCNN (Zhang et al. 2017: 3x3 convolutions, BatchNorm, ReLU, full resolution) and the
+course's UNetDenoiser (the same residual learning around a half-resolution U-Net) are trained one
+after the other for the same wall-clock budget on the same training patches, with the same
+optimiser (Adam, cosine decay over as many steps as each one's measured speed fits into the
+budget). Non-local means and BM3D (if installed) are scored on the same noisy photos.
+
+    .venv/bin/python benchmarks/bench_denoisers.py                # 180 s per network
+    .venv/bin/python benchmarks/bench_denoisers.py --budget 60 --depth 8
+
+Run it on an idle machine: every figure depends on the speed of one training step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import torch
+
+from course_lib import metrics
+from course_lib.restoration import classical, denoise
+
+
+def seconds_per_step(recipe: denoise.DenoiseRecipe, steps: int = 5) -> float:
+    """Median wall time of a training step, measured on a few throwaway steps."""
+    model = recipe.build()
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    batch = torch.rand(recipe.batch_size, 1, recipe.patch, recipe.patch)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        loss = denoise.denoising_loss(model, batch, torch.full((len(batch),), 25.0))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=180.0, help="seconds per network")
+    parser.add_argument("--depth", type=int, default=17, help="DnCNN depth (the paper: 17)")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    pairs = denoise.noisy_pairs(25)
+    rows = []
+    for name, f in [("noisy input", lambda y: y), ("non-local means", classical.non_local_means)]:
+        rows.append((name, "-", "-", "-", sum(metrics.psnr(f(y), x) for y, x in pairs) / 2))
+    if classical.bm3d_available():
+        bm3d = sum(metrics.psnr(classical.bm3d(y, 25), x) for y, x in pairs) / 2
+        rows.append(("BM3D (true sigma)", "-", "-", "-", bm3d))
+    contenders = {
+        f"DnCNN-{args.depth} (plain)": denoise.DenoiseRecipe(
+            arch="dncnn", depth=args.depth, widths=(64,), sigma_range=(25.0, 25.0), lr=1e-3,
+            patch=64, batch_size=16, pool=4000),
+        "UNetDenoiser (course)": denoise.DenoiseRecipe(sigma_range=(25.0, 25.0), pool=4000),
+    }  # fmt: skip
+    for name, recipe in contenders.items():
+        per_step = seconds_per_step(recipe)
+        steps = max(1, int(args.budget / per_step))
+        recipe = dataclasses.replace(recipe, steps=steps)
+        model, history = denoise.train_denoiser(recipe, progress=False, max_seconds=args.budget)
+        params = sum(p.numel() for p in model.parameters())
+        value = denoise.held_out_psnr(model, 25)
+        rows.append((name, f"{params / 1e3:.0f}k", f"{per_step * 1000:.0f} ms",
+                     f"{len(history.steps)} in {history.seconds:.0f} s", value))  # fmt: skip
+        print(f"done: {name}", flush=True)
+    print(f"\nsigma = 25, held-out camera + moon, {args.budget:.0f} s per network")
+    print(f"{'method':24s} {'params':>8s} {'s/step':>8s} {'steps':>16s} {'PSNR (dB)':>10s}")
+    for name, params, per_step, steps, value in rows:
+        print(f"{name:24s} {params:>8s} {per_step:>8s} {steps:>16s} {value:10.2f}")
+
+
+if __name__ == "__main__":
+    main()
