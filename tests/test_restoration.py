@@ -221,9 +221,8 @@ def test_deblurrer_starts_from_wiener_and_restores_any_size(crop):
     net = deblur.Deblurrer((8, 16), 1)
     kernel = deblur.pad_kernel(degrade.gaussian_kernel(1.5))
     y = torch.from_numpy(degrade.blur(crop, kernel))[None, None]
-    torch.testing.assert_close(net(y, kernel) - net.body(torch.cat([y, net(y, kernel) * 0 +
-                               deblur.wiener_deconvolve(y, kernel, net.balance)], 1)),
-                               deblur.wiener_deconvolve(y, kernel, net.balance))  # fmt: skip
+    wiener = deblur.wiener_deconvolve(y, kernel, net.balance)
+    torch.testing.assert_close(net(y, kernel), wiener + net.body(torch.cat([y, wiener], 1)))
     out = net.restore(crop[:90, :93], kernel)
     assert out.shape == (90, 93) and 0 <= out.min() and out.max() <= 1
 

@@ -42,22 +42,15 @@ def _like(x: torch.Tensor, image):
     return x[0, 0] if image.ndim == 2 else x
 
 
-def _randn(like: torch.Tensor, generator) -> torch.Tensor:
-    """Standard normal noise shaped like ``like``: from the global RNG on ``like``'s device when
-    ``generator`` is None (training), else from a seed or a ``torch.Generator`` (reproducible)."""
+def _random(draw, like: torch.Tensor, generator) -> torch.Tensor:
+    """``draw`` (``torch.randn`` or ``torch.rand``) shaped like ``like``: from the global RNG on
+    ``like``'s device when ``generator`` is None (training), else from a seed or a
+    ``torch.Generator`` (reproducible)."""
     if generator is None:
-        return torch.randn_like(like)
+        return draw(like.shape, dtype=like.dtype, device=like.device)
     if not isinstance(generator, torch.Generator):
         generator = torch.Generator().manual_seed(int(generator))
-    return torch.randn(like.shape, generator=generator, device=generator.device).to(like)
-
-
-def _rand(like: torch.Tensor, generator) -> torch.Tensor:
-    if generator is None:
-        return torch.rand_like(like)
-    if not isinstance(generator, torch.Generator):
-        generator = torch.Generator().manual_seed(int(generator))
-    return torch.rand(like.shape, generator=generator, device=generator.device).to(like)
+    return draw(like.shape, generator=generator, device=generator.device).to(like)
 
 
 def _sigmas(sigma, n: int) -> torch.Tensor:
@@ -83,7 +76,7 @@ def add_gaussian_noise(image, sigma, generator=None, clip: bool = True):
     x, _ = _as_batch(image)
     s = _sigmas(sigma, len(x)).to(x)
     # y = x + sigma/255 * n,  n ~ N(0, 1)
-    y = x + s / 255.0 * _randn(x, generator)
+    y = x + s / 255.0 * _random(torch.randn, x, generator)
     return _like(y.clamp(0, 1) if clip else y, image)
 
 
@@ -94,7 +87,7 @@ def add_salt_and_pepper(image, amount: float, generator=None):
     if not 0 <= amount <= 1:
         raise ValueError(f"amount must be a fraction in [0, 1], got {amount}")
     x, _ = _as_batch(image)
-    u = _rand(x, generator)
+    u = _random(torch.rand, x, generator)
     y = torch.where(u < amount / 2, 0.0, torch.where(u < amount, 1.0, x))
     return _like(y, image)
 
@@ -149,7 +142,7 @@ def blur(image, kernel, noise_sigma: float = 0.0, generator=None):
     # y(i, j) = sum_uv k(u, v) x(i - u, j - v): conv2d correlates, so flip the kernel
     y = F.conv2d(padded, k.flip(0, 1)[None, None].to(x)).reshape(n, c, h, w)
     if noise_sigma > 0:
-        y = y + noise_sigma / 255.0 * _randn(y, generator)
+        y = y + noise_sigma / 255.0 * _random(torch.randn, y, generator)
     return _like(y.clamp(0, 1), image)
 
 

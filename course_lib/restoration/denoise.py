@@ -86,18 +86,11 @@ class UNetDenoiser(ResidualDenoiser):
 # ----------------------------------------------------------------------------- loss
 
 
-def noisy_version(clean: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """``clip(x + sigma/255 n, 0, 1)`` with one ``sigma`` (out of 255) per image, ``N``; the
-    global random state (training)."""
-    # y = clip(x + sigma/255 * n, 0, 1),  n ~ N(0, 1)
-    return (clean + sigma.reshape(-1, 1, 1, 1) / 255.0 * torch.randn_like(clean)).clamp(0, 1)
-
-
 def denoising_loss(model: nn.Module, clean: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """Mean squared error of the denoised patches: add noise of ``sigma`` (``N`` levels out of
     255) to ``clean`` (``N x 1 x P x P``), denoise, compare. Equal to the error of the
     predicted noise, ``|| f(y) - (y - x) ||^2``: residual learning."""
-    noisy = noisy_version(clean, sigma)
+    noisy = add_gaussian_noise(clean, sigma)  # clipped, fresh noise from the global RNG
     return F.mse_loss(model(noisy), clean)
 
 
@@ -183,7 +176,13 @@ def noisy_pairs(sigma: float, names: list[str] | None = None, split: str = "test
     return pairs
 
 
+def mean_psnr(restore, sigma: float = 25.0, names=None) -> float:
+    """Mean PSNR (dB) of ``restore`` (a function of one noisy photo, e.g. ``model.restore`` or
+    ``classical.non_local_means``) on ``noisy_pairs(sigma, names)``."""
+    pairs = noisy_pairs(sigma, names)
+    return float(sum(metrics.psnr(restore(y), x) for y, x in pairs) / len(pairs))
+
+
 def held_out_psnr(model: ResidualDenoiser, sigma: float = 25.0, names=None) -> float:
     """Mean PSNR (dB) of ``model.restore`` on ``noisy_pairs(sigma, names)``."""
-    pairs = noisy_pairs(sigma, names)
-    return float(sum(metrics.psnr(model.restore(y), x) for y, x in pairs) / len(pairs))
+    return mean_psnr(model.restore, sigma, names)

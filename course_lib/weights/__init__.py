@@ -124,26 +124,6 @@ def _train_gan(recipe: gan.GANRecipe, progress: bool):
     return model, extra
 
 
-def _denoise_psnr(model: denoise.ResidualDenoiser) -> float:
-    """Mean PSNR (dB) on the held-out camera and moon at sigma = 25, seeded noise."""
-    return denoise.held_out_psnr(model, 25.0)
-
-
-def _train_denoiser(recipe: denoise.DenoiseRecipe, progress: bool):
-    model, _ = denoise.train_denoiser(recipe, progress=progress)
-    table = {}  # sigma -> {method: mean PSNR on the held-out photos}
-    for sigma in (15, 25, 50):
-        pairs = denoise.noisy_pairs(sigma)
-        row = {"network": sum(metrics.psnr(model.restore(y), x) for y, x in pairs) / len(pairs),
-               "non_local_means": sum(metrics.psnr(classical.non_local_means(y), x)
-                                      for y, x in pairs) / len(pairs)}  # fmt: skip
-        if classical.bm3d_available():
-            bm3d = [metrics.psnr(classical.bm3d(y, sigma), x) for y, x in pairs]
-            row["bm3d"] = sum(bm3d) / len(bm3d)
-        table[str(sigma)] = {k: round(float(v), 2) for k, v in row.items()}
-    return model, {"psnr_table": table}
-
-
 def _trainer(train_fn, extra: Callable[[nn.Module], dict] | None = None):
     """``train(recipe, progress) -> (model, extra meta)`` from a family's ``train_*``."""
 
@@ -161,6 +141,17 @@ def _restorer(name: str, description: str, recipe, train_fn, evaluate, metric: s
                    evaluate=evaluate, higher_is_better=True,
                    tolerance=0.05,  # dB; inputs are seeded, so only a change of platform moves it
                    half=True)  # fmt: skip
+
+
+def _denoise_table(model: denoise.ResidualDenoiser) -> dict:
+    """Mean PSNR on the held-out photos per noise level: the network, non-local means, BM3D."""
+    table = {}
+    for sigma in (15, 25, 50):
+        row = {"network": model.restore, "non_local_means": classical.non_local_means}
+        if classical.bm3d_available():
+            row["bm3d"] = lambda y, s=sigma: classical.bm3d(y, s)
+        table[str(sigma)] = {k: round(denoise.mean_psnr(f, sigma), 2) for k, f in row.items()}
+    return {"psnr_table": table}
 
 
 REGISTRY: dict[str, Shipped] = {
@@ -223,17 +214,14 @@ REGISTRY: dict[str, Shipped] = {
             higher_is_better=True,
             tolerance=0.01,  # 10 of the 1,000 samples
         ),
-        Shipped(
-            name="denoise",
-            description="blind denoiser of grey photos, sigma 0-55: restore(image) (chapter 08)",
-            recipe=denoise.DENOISE_RECIPE,
-            build=lambda recipe: recipe.build(),
-            train=_train_denoiser,
-            metric="test_psnr_sigma25",
-            evaluate=_denoise_psnr,
-            higher_is_better=True,
-            tolerance=0.05,  # dB; the noise is seeded, so only a change of platform moves it
-            half=True,
+        _restorer(
+            "denoise",
+            "blind denoiser of grey photos, sigma 0-55: restore(image) (chapter 08)",
+            denoise.DENOISE_RECIPE,
+            denoise.train_denoiser,
+            lambda m: denoise.held_out_psnr(m, 25.0),
+            "test_psnr_sigma25",
+            _denoise_table,
         ),
         _restorer(
             "inpaint",
