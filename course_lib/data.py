@@ -44,12 +44,15 @@ _PHOTOS = {
     "retina": "colour retina, 1411x1411",
     "immunohistochemistry": "colour stained tissue, 512x512",
     "hubble_deep_field": "colour deep-field galaxies, 872x1000",
+    "motorcycle": "colour motorcycle in a workshop, 500x741",
 }
+# photos that are not a plain skimage.data.<name>() call
+_LOADERS = {"motorcycle": lambda: skimage.data.stereo_motorcycle()[0]}  # the left view
 
 
 # Restoration chapters (08-10) train on these photos and test on the held-out ones, which no
 # training, tuning or early stopping may ever see. Fixed forever, like the digit split.
-TEST_PHOTOS = ("camera", "moon", "chelsea")
+TEST_PHOTOS = ("camera", "moon", "chelsea", "motorcycle")
 TRAIN_PHOTOS = tuple(name for name in _PHOTOS if name not in TEST_PHOTOS)
 
 
@@ -165,7 +168,7 @@ def photo(name: str, gray: bool = True) -> np.ndarray:
     """
     if not isinstance(name, str) or name not in _PHOTOS:
         raise ValueError(f"unknown photo {name!r}; choose one of: {', '.join(_PHOTOS)}")
-    image = getattr(skimage.data, name)()
+    image = _LOADERS[name]() if name in _LOADERS else getattr(skimage.data, name)()
     image = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image
     if image.ndim == 3 and image.shape[-1] == 4:  # drop an alpha channel
         image = image[..., :3]
@@ -180,7 +183,7 @@ def photo_split(split: str = "train", colour: bool = False) -> list[str]:
 
     ``colour=True`` keeps only the photos that are in colour (for colourisation, chapter 10);
     by default every photo of the split (colour ones are used in grey).
-    Test photos: camera and moon (grey), chelsea (colour).
+    Test photos: camera and moon (grey), chelsea and motorcycle (colour).
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")

@@ -150,6 +150,24 @@ def ssim(estimate, target, data_range: float = 1.0) -> float:
     return float(np.mean(values))
 
 
+def colourfulness(image) -> float:
+    """Hasler and Süsstrunk's (2003) colourfulness of one RGB image ``H x W x 3`` (or
+    ``3 x H x W`` tensor) in [0, 1]: 0 for a grey image, larger for more vivid colours.
+
+    With the opponent channels ``rg = R - G`` and ``yb = (R + G) / 2 - B``:
+    ``M = sqrt(std(rg)^2 + std(yb)^2) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2)`` (on the [0, 1]
+    scale; the paper's figures, on 0..255, are 255 times larger)."""
+    a = np.asarray(torch.as_tensor(image).detach().cpu(), np.float64)
+    if a.ndim == 3 and a.shape[0] == 3 and a.shape[-1] != 3:
+        a = a.transpose(1, 2, 0)  # 3 x H x W -> H x W x 3
+    if a.ndim != 3 or a.shape[-1] != 3:
+        raise ValueError(f"expected one RGB image H x W x 3 (or 3 x H x W), got shape {a.shape}")
+    r, g, b = a[..., 0], a[..., 1], a[..., 2]
+    rg, yb = r - g, (r + g) / 2 - b
+    # M = sigma_rgyb + 0.3 mu_rgyb
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
 # ----------------------------------------------------------------------------- generators
 
 

@@ -726,4 +726,99 @@ def wiener_deconvolve(blurred, K, L, balance):
     return torch.fft.irfft2(X_hat)
 ''',
     },
+    # ------------------------------------------------------------------ 10_pix2pix
+    "receptive_field_without_strides": {
+        "assignment": "10_pix2pix",
+        "cell": "receptive_field",
+        "loses": "test_receptive_field",
+        "hint": "the strides are ignored",
+        "code": '''\
+def receptive_field(layers):
+    """Each layer widens the window by kernel - 1, as if every stride were 1."""
+    return 1 + sum(kernel - 1 for kernel, stride in layers)
+''',
+    },
+    "receptive_field_from_the_input": {
+        "assignment": "10_pix2pix",
+        "cell": "receptive_field",
+        "loses": "test_receptive_field",
+        "hint": "from the input to the output",
+        "code": '''\
+def receptive_field(layers):
+    """The right recurrence, run from the input instead of from the output."""
+    r = 1
+    for kernel, stride in layers:
+        r = r * stride + (kernel - stride)
+    return r
+''',
+    },
+    "pix2pix_loss_saturating": {
+        "assignment": "10_pix2pix",
+        "cell": "pix2pix_loss",
+        "loses": "test_pix2pix_loss",
+        "hint": "the saturating loss",
+        "code": '''\
+def pix2pix_loss(fake_logits, fake, target, lam):
+    """The minimax generator loss log(1 - D(G(x))) instead of -log D(G(x))."""
+    return lam * (target - fake).abs().mean() + F.logsigmoid(-fake_logits).mean()
+''',
+    },
+    "pix2pix_loss_log_of_sigmoid": {
+        "assignment": "10_pix2pix",
+        "cell": "pix2pix_loss",
+        "loses": "test_pix2pix_loss",
+        "hint": "log(sigmoid(l)) is log(0)",
+        "code": '''\
+def pix2pix_loss(fake_logits, fake, target, lam):
+    """Right on ordinary logits, -inf... +inf on a confident discriminator's."""
+    return lam * (target - fake).abs().mean() - torch.log(torch.sigmoid(fake_logits)).mean()
+''',
+    },
+    "pix2pix_loss_l2": {
+        "assignment": "10_pix2pix",
+        "cell": "pix2pix_loss",
+        "loses": "test_pix2pix_loss",
+        "hint": "pix2pix uses L1",
+        "code": '''\
+def pix2pix_loss(fake_logits, fake, target, lam):
+    """The squared error where pix2pix has the absolute one."""
+    return lam * ((target - fake) ** 2).mean() - F.logsigmoid(fake_logits).mean()
+''',
+    },
+    "unet_skip_after_the_upsampled": {
+        "assignment": "10_pix2pix",
+        "cell": "unet_forward",
+        "loses": "test_unet_forward",
+        "hint": "the order of the concatenation",
+        "code": '''\
+def unet_forward(unet, x):
+    """The skip concatenated after the upsampled features: the shapes fit, the weights do not."""
+    skips, h = [], x
+    for k, block in enumerate(unet.down):
+        h = block(h if k == 0 else unet.pool(h))
+        skips.append(h)
+    skips.pop()
+    for up, merge in zip(unet.up, unet.merge):
+        h = merge(torch.cat([up(h), skips.pop()], dim=1))
+    return unet.out(h)
+''',
+    },
+    "unet_without_pooling": {
+        "assignment": "10_pix2pix",
+        "cell": "unet_forward",
+        "loses": "test_unet_forward",
+        "hint": "pool (unet.pool) before every down block",
+        "code": '''\
+def unet_forward(unet, x):
+    """No pooling on the way down: the skips and the upsampled features differ in size."""
+    skips, h = [], x
+    for block in unet.down:
+        h = block(h)
+        skips.append(h)
+    skips.pop()
+    for up, merge in zip(unet.up, unet.merge):
+        h = merge(torch.cat([skips.pop(), up(h)], dim=1))
+    return unet.out(h)
+''',
+    },
 }

@@ -39,6 +39,7 @@ Where each check lives:
     restoration       exercise 09: check_masked_mse, check_pixel_shuffle,
                       check_wiener_deconvolve, library_pixel_shuffle_disabled,
                       LibraryPixelShuffleUsed
+    pix2pix           exercise 10: check_receptive_field, check_pix2pix_loss, check_unet_forward
 """
 
 from course_lib.checks.autoencoder import check_conv_transpose2d, check_reconstruction_loss
@@ -70,6 +71,11 @@ from course_lib.checks.gan import (
     check_discriminator_loss,
     check_gan_training_step,
     check_generator_loss,
+)
+from course_lib.checks.pix2pix import (
+    check_pix2pix_loss,
+    check_receptive_field,
+    check_unet_forward,
 )
 from course_lib.checks.pooling_backprop import (
     check_conv2d_backward_weights,
@@ -112,9 +118,11 @@ __all__ = [
     "check_max_pool2d",
     "check_max_pool2d_backward",
     "check_negative_elbo",
+    "check_pix2pix_loss",
     "check_pixel_shuffle",
     "check_projection_logit",
     "check_psnr",
+    "check_receptive_field",
     "check_reconstruction_loss",
     "check_reparameterize",
     "check_residual_loss",
@@ -122,6 +130,7 @@ __all__ = [
     "check_synthetic_digits",
     "check_torch_function",
     "check_training_step",
+    "check_unet_forward",
     "check_wiener_deconvolve",
     "library_losses_disabled",
     "library_pixel_shuffle_disabled",
