@@ -244,3 +244,10 @@ def test_colourfulness_follows_hasler_and_suesstrunk():
     assert metrics.colourfulness(chw) == pytest.approx(metrics.colourfulness(rgb))
     with pytest.raises(ValueError, match="H x W x 3"):
         metrics.colourfulness(rgb[..., 0])
+
+
+def test_chroma_functions_say_what_they_expect():
+    with pytest.raises(ValueError, match="N x 3 x H x W"):
+        pix2pix.to_chroma(torch.rand(3, 8, 8))
+    with pytest.raises(ValueError, match="chroma N x 2 x H x W"):
+        pix2pix.from_chroma(torch.rand(2, 1, 8, 8), torch.rand(2, 2, 8, 9))

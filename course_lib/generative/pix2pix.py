@@ -73,6 +73,8 @@ def to_chroma(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Split ``N x 3 x H x W`` RGB in [0, 1] into its grey ``N x 1 x H x W`` (luma ``Y``) and its
     chroma ``N x 2 x H x W``: ``(B - Y, R - Y)``, each in [-1, 1] (a YCbCr without the scaling).
     ``from_chroma`` inverts it exactly."""
+    if not isinstance(rgb, torch.Tensor) or rgb.ndim != 4 or rgb.shape[1] != 3:
+        raise ValueError(f"rgb must be a tensor N x 3 x H x W in [0, 1], got {rgb!r:.60}")
     r, g, b = rgb.unbind(1)
     # Y = 0.2125 R + 0.7154 G + 0.0721 B
     y = LUMA[0] * r + LUMA[1] * g + LUMA[2] * b
@@ -82,6 +84,11 @@ def to_chroma(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def from_chroma(grey: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
     """RGB ``N x 3 x H x W`` in [0, 1] from the grey ``N x 1 x H x W`` and chroma ``N x 2 x H x W``
     (clipped to [0, 1] where a made-up chroma leaves the RGB cube)."""
+    if grey.ndim != 4 or grey.shape[1] != 1 or chroma.shape != (len(grey), 2, *grey.shape[2:]):
+        raise ValueError(
+            f"grey must be N x 1 x H x W and chroma N x 2 x H x W, got shapes "
+            f"{tuple(grey.shape)} and {tuple(chroma.shape)}"
+        )
     y = grey[:, 0]
     b, r = chroma[:, 0] + y, chroma[:, 1] + y
     # G from Y = 0.2125 R + 0.7154 G + 0.0721 B
@@ -91,7 +98,7 @@ def from_chroma(grey: torch.Tensor, chroma: torch.Tensor) -> torch.Tensor:
 
 # The natural colour photos among the training photos. The others in colour (retina,
 # immunohistochemistry, hubble_deep_field) are microscopy and astronomy in false or stained
-# colours: trained on them too, a network tints every held-out photo red-brown.
+# colours: another task than colouring the held-out photos of everyday scenes.
 COLOUR_TRAIN_PHOTOS = ("astronaut", "coffee", "rocket")
 
 
