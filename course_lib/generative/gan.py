@@ -296,6 +296,18 @@ def gan_step(
     return step
 
 
+def linear_decay(optimizer: torch.optim.Optimizer, steps: int):
+    """pix2pix's schedule: the learning rate constant for the first half of ``steps``, then
+    linearly down to 0 at the end (a ``LambdaLR``, stepped once per training step)."""
+    half = steps // 2
+
+    def factor(t: int) -> float:
+        # lr_t = lr for t < T/2, then lr * (T - t) / (T - T/2)
+        return min(1.0, max(0.0, (steps - t) / max(1, steps - half)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 @dataclass(frozen=True)
 class GANRecipe:
     """How to train a GAN. The defaults are the seeds' DCGAN recipe (Radford et al. 2016):
@@ -339,14 +351,8 @@ class GANRecipe:
             "d": torch.optim.Adam(model.discriminator.parameters(), lr=self.lr, betas=betas),
         }
         if self.decay:
-            half = self.steps // 2
-
-            def factor(t: int) -> float:
-                # lr_t = lr for t < T/2, then lr * (T - t) / (T - T/2)
-                return min(1.0, max(0.0, (self.steps - t) / max(1, self.steps - half)))
-
             for k in ("g", "d"):
-                opts[f"{k}_decay"] = torch.optim.lr_scheduler.LambdaLR(opts[k], factor)
+                opts[f"{k}_decay"] = linear_decay(opts[k], self.steps)
         return opts
 
     def step(self, model: GAN, optimizers: dict):

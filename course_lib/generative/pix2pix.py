@@ -30,7 +30,7 @@ from torch import nn
 
 from course_lib import data as course_data
 from course_lib import metrics
-from course_lib.generative.gan import discriminator_loss, generator_loss
+from course_lib.generative.gan import discriminator_loss, generator_loss, linear_decay
 from course_lib.judge import judge_features, load_judge, test_features
 from course_lib.models import UNet, pad_to_multiple
 from course_lib.runtime import seed_everything
@@ -317,13 +317,7 @@ def train_pix2pix(recipe: Pix2PixRecipe, progress: bool = True, device="cpu", **
     opts = {"g": torch.optim.Adam(model.generator.parameters(), lr=recipe.lr, betas=betas)}
     if model.discriminator is not None:
         opts["d"] = torch.optim.Adam(model.discriminator.parameters(), lr=recipe.lr, betas=betas)
-    half = recipe.steps // 2
-
-    def factor(t: int) -> float:
-        # lr_t = lr for t < T/2, then lr * (T - t) / (T - T/2)
-        return min(1.0, max(0.0, (recipe.steps - t) / max(1, recipe.steps - half)))
-
-    schedules = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in opts.values()]
+    schedules = [linear_decay(o, recipe.steps) for o in opts.values()]
     play = pix2pix_step(model, opts["g"], opts.get("d"), recipe.lam)
 
     def step(batch):
@@ -383,9 +377,8 @@ def colour_report(model: Pix2Pix | None, names=None) -> dict[str, float]:
     psnrs, ratios = [], []
     for name in names:
         rgb = course_data.photo(name, gray=False)
-        if model is None:
-            grey = rgb @ np.array(LUMA, np.float32)
-            out = np.repeat(grey[..., None], 3, axis=-1)
+        if model is None:  # the grey photo (the luma) in all three channels
+            out = np.repeat(course_data.photo(name)[..., None], 3, axis=-1)
         else:
             out = colourise(model, rgb)
         psnrs.append(metrics.psnr(out, rgb))
