@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jinja2
+import jupyter_server_mathjax  # MathJax 2, as files (the dev extra installs it)
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
@@ -284,15 +285,9 @@ def build(out: Path, workdir: Path, jobs: int = 2, execute_notebooks: bool = Tru
 
 
 def _copy_mathjax(dest: Path) -> None:
-    """MathJax 2 from the ``jupyter-server-mathjax`` package: the loader, the combined
-    configuration, TeX input, CommonHTML output with its web fonts, and the extensions the
-    configuration asks for (``Safe``). No network."""
-    try:
-        import jupyter_server_mathjax
-    except ImportError:
-        raise ImportError(
-            "the site needs MathJax from the package jupyter-server-mathjax: pip install -e .[dev]"
-        ) from None
+    """MathJax 2 as the ``jupyter-server-mathjax`` package bundles it (its one combined
+    configuration, TeX-AMS-MML_HTMLorMML-full, and the STIX-Web fonts), without the
+    translations of its menus. No network."""
     src = Path(jupyter_server_mathjax.__file__).parent / "static"
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("localization", "*.md"))
 
