@@ -160,7 +160,7 @@ def test_notebook_widgets_in_jupyterlab(lab, browser, case):
         before = box.screenshot(path=f"{stem}_before.png")
         handle = box.locator(".widget-slider .noUi-handle").first
         value_before = box.locator(".widget-readout").first.inner_text()
-        handle.focus()
+        handle.click()  # a person clicks the knob, then presses the arrow key
         for _ in range(case.presses):
             page.keyboard.press("ArrowRight")
         page.wait_for_function(
