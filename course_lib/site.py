@@ -66,6 +66,7 @@ MathJax.Hub.Config({
 nav.course { display: flex; gap: 1.5em; padding: 0.6em 1em; font: 14px sans-serif;
              border-bottom: 1px solid #ddd; background: #f7f7f7; }
 nav.course a { text-decoration: none; }
+nav.course .fast { margin-left: auto; color: #777; }
 .course-widget { border-left: 3px solid #1976d2; padding: 0.3em 0.8em; }
 .course-widget p { font: 13px sans-serif; color: #555; margin: 0.2em 0; }
 .course-progress { font: 12px monospace; white-space: pre; }
@@ -205,6 +206,11 @@ def _nav(pages: list[str], i: int | None, titles: dict[str, str]) -> str:
             links.append(f'<a href="{pages[i - 1]}.html">&larr; {titles[pages[i - 1]]}</a>')
         if i + 1 < len(pages):
             links.append(f'<a href="{pages[i + 1]}.html">{titles[pages[i + 1]]} &rarr;</a>')
+        # what a reader sees here is a short run: say so on every chapter
+        links.append(
+            '<span class="fast">run in fast mode (short trainings): run the notebook for the full '
+            "results</span>"
+        )
     return " ".join(links)
 
 
