@@ -8,6 +8,7 @@ loopback address is aborted and reported.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -18,6 +19,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - the dev extra is missing
+    sync_playwright = None
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "build" / "screenshots"  # build/ is ignored by git
@@ -48,11 +54,25 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-def launch_browser(playwright):
-    """Chromium headless, from the system (``--no-sandbox``: CI containers run as root)."""
-    return playwright.chromium.launch(
-        executable_path=chromium_path(), args=["--no-sandbox", "--disable-dev-shm-usage"]
-    )
+def require_chromium() -> None:
+    """Skip (fail where required) unless playwright and a Chromium are both here."""
+    require(sync_playwright is not None, f"the package playwright is missing: {INSTALL_HINT}")
+    require(chromium_path() is not None, f"no Chromium found: {INSTALL_HINT}")
+
+
+@contextlib.contextmanager
+def chromium():
+    """The system's Chromium, headless, driven by playwright (``--no-sandbox``: CI containers
+    run as root)."""
+    require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def keep_offline(page, outside: list[str]) -> None:

@@ -3,6 +3,7 @@
 import os
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 
@@ -16,3 +17,13 @@ settings.register_profile(
     derandomize=bool(os.environ.get("CI")),  # reproducible in CI, exploratory locally
 )
 settings.load_profile("course")
+
+from browser import chromium  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium driven by playwright (tests/browser.py): skips without it, fails where the
+    browser tests are required (CI)."""
+    with chromium() as chromium_browser:
+        yield chromium_browser

@@ -18,23 +18,9 @@ import shutil
 from dataclasses import dataclass
 
 import pytest
-from browser import (
-    INSTALL_HINT,
-    ROOT,
-    SCREENSHOTS,
-    Lab,
-    chromium_path,
-    keep_offline,
-    launch_browser,
-    require,
-)
+from browser import ROOT, SCREENSHOTS, Lab, keep_offline, require_chromium
 
 pytestmark = pytest.mark.browser
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - dev extra missing
-    sync_playwright = None
 
 
 @dataclass(frozen=True)
@@ -72,10 +58,7 @@ STATE = """() => {
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    require(
-        sync_playwright is not None, f"the Python package playwright is missing: {INSTALL_HINT}"
-    )
-    require(chromium_path() is not None, f"no Chromium found: {INSTALL_HINT}")
+    require_chromium()
     root = tmp_path_factory.mktemp("lab")
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         shutil.copy(notebook, root / notebook.name)  # outputs land here, never in the repo
@@ -88,14 +71,6 @@ def lab(tmp_path_factory):
     server = Lab(root, secrets.token_hex(16))
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch_browser(playwright)
-        yield chromium
-        chromium.close()
 
 
 def run_all(page, lab, notebook: str) -> dict:

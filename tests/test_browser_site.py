@@ -18,22 +18,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from browser import (
-    INSTALL_HINT,
-    ROOT,
-    SCREENSHOTS,
-    chromium_path,
-    keep_offline,
-    launch_browser,
-    require,
-)
+from browser import ROOT, SCREENSHOTS, keep_offline, require, require_chromium
 
 pytestmark = pytest.mark.browser
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - dev extra missing
-    sync_playwright = None
 
 SITE = Path(os.environ.get("COURSE_SITE_DIR", ROOT / "build" / "site"))
 CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -60,10 +47,7 @@ def has_math(chapter: str) -> bool:
 
 @pytest.fixture(scope="module")
 def site_url():
-    require(
-        sync_playwright is not None, f"the Python package playwright is missing: {INSTALL_HINT}"
-    )
-    require(chromium_path() is not None, f"no Chromium found: {INSTALL_HINT}")
+    require_chromium()
     require((SITE / "index.html").exists(), f"no site in {SITE}: build it with `make site`")
     handler = functools.partial(QuietHandler, directory=str(SITE))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -75,14 +59,6 @@ def site_url():
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # no access log in the test output
         pass
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch_browser(playwright)
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser, url: str):

@@ -2,7 +2,7 @@
 (CI sets COURSE_REQUIRE_BROWSER=1) the same situation fails. No browser needed here."""
 
 import pytest
-from browser import INSTALL_HINT, chromium_path, require
+from browser import chromium_path, require_chromium
 
 
 @pytest.fixture
@@ -15,13 +15,13 @@ def no_chromium(monkeypatch):
 def test_without_chromium_the_browser_tests_skip_saying_how_to_install(no_chromium, monkeypatch):
     monkeypatch.delenv("COURSE_REQUIRE_BROWSER", raising=False)
     with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
-        require(chromium_path() is not None, f"no Chromium found: {INSTALL_HINT}")
+        require_chromium()
 
 
 def test_where_browser_tests_are_required_a_skip_fails(no_chromium, monkeypatch):
     monkeypatch.setenv("COURSE_REQUIRE_BROWSER", "1")
     with pytest.raises(pytest.fail.Exception, match="required here.*apt-get install chromium"):
-        require(chromium_path() is not None, f"no Chromium found: {INSTALL_HINT}")
+        require_chromium()
 
 
 def test_course_chromium_picks_the_browser(monkeypatch):
