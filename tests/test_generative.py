@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from torch.distributions import Bernoulli, Normal
 
 from course_lib import metrics
+from course_lib.data import digits
 from course_lib.generative import gan, vae
 from course_lib.models import DigitGenerator
 
@@ -22,6 +23,9 @@ GENERATORS = {
     "ConditionalGAN": lambda: gan.ConditionalGAN(z_dim=8, width=8),
     "CourseGAN": lambda: gan.GAN(z_dim=8, width=8, architecture="course"),
     "ConditionalCourseGAN": lambda: gan.ConditionalGAN(z_dim=8, width=8, architecture="course"),
+    "ExPostPrior": lambda: vae.ExPostPrior(
+        vae.VAE(z_dim=4, widths=(8, 16), hidden=32), digits("train")[0][:200], components=3
+    ),
 }
 
 
@@ -150,6 +154,43 @@ def test_gan_recipe_with_ema_samples_with_the_averaged_generator():
     assert same_d, "the EMA must not change training, only the generator that is kept"
     w_plain = plain.generator.net[0].weight
     assert not torch.equal(w_plain, averaged.generator.net[0].weight)
+
+
+@pytest.mark.parametrize("components", [1, 4])
+def test_ex_post_prior_is_the_mixture_fitted_to_the_codes(components):
+    torch.manual_seed(0)
+    model = vae.VAE(z_dim=3, widths=(8, 16), hidden=32)
+    x = digits("train")[0][:400]
+    prior = vae.ExPostPrior(model, x, components=components)
+    with torch.no_grad():
+        mu = model.encode(x)[0].double()
+    z = prior.sample_codes(50_000, torch.Generator().manual_seed(0)).double()
+    # a Gaussian mixture fitted by EM has the data's mean and (up to reg_covar) covariance
+    mean_gap = (z.mean(0) - mu.mean(0)).abs().max().item()
+    spread = mu.std(0).max().item()
+    assert mean_gap < 0.03 * spread, f"{components} components: mean off by {mean_gap:.3g}"
+    cov_gap = (torch.cov(z.T) - torch.cov(mu.T)).abs().max().item()
+    assert cov_gap < 0.05 * spread**2 + 1e-4, f"{components} components: cov off by {cov_gap:.3g}"
+    assert torch.allclose(prior.weights.sum(), torch.tensor(1.0))
+    images = prior.sample(4, generator=torch.Generator().manual_seed(1))
+    expected = torch.sigmoid(model.decode(prior.sample_codes(4, torch.Generator().manual_seed(1))))
+    assert torch.allclose(images, expected), "sample() must decode the mixture's codes"
+
+
+def test_ex_post_prior_checks_its_inputs():
+    model = vae.VAE(z_dim=3, widths=(8, 16), hidden=32)
+    x = digits("train")[0][:100]
+    with pytest.raises(ValueError, match="unconditional VAE"):
+        vae.ExPostPrior(vae.ConditionalVAE(z_dim=3, widths=(8, 16), hidden=32), x)
+    with pytest.raises(ValueError, match="unconditional VAE"):
+        vae.ExPostPrior(gan.GAN(z_dim=8, width=8), x)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="components"):
+            vae.ExPostPrior(model, x, components=bad)
+    with pytest.raises(ValueError, match="at least 20 digits"):
+        vae.ExPostPrior(model, x[:10], components=10)
+    with pytest.raises(ValueError, match="28"):
+        vae.ExPostPrior(model, torch.rand(50, 1, 8, 8))
 
 
 # ----------------------------------------------------------------------------- one interface

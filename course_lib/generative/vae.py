@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from sklearn.mixture import GaussianMixture
 from torch import nn
 
 from course_lib.augment import Compose, RandomRotation, RandomShift
@@ -221,6 +222,65 @@ class VAE(DigitGenerator):
         """The decoder's mean image ``sigmoid(decode(z))`` for ``z ~ N(0, I)``."""
         z = self.noise(n, self.z_dim, generator=generator)
         return torch.sigmoid(self.decode(z, labels))
+
+
+class ExPostPrior(DigitGenerator):
+    """A trained VAE's decoder with ``z`` drawn from a Gaussian mixture fitted to the codes of
+    the training digits instead of from ``N(0, I)`` (ex-post density estimation, Ghosh et al.
+    2020; the "prior hole" of Makhzani et al. 2016 and Hoffman and Johnson 2016).
+
+    The KL term pulls each ``q(z | x)`` towards ``N(0, I)`` but cannot make the codes of all
+    training digits, ``q(z) = mean_x q(z | x)``, fill it: regions of ``N(0, I)`` that no digit
+    uses decode to smudges. Fitting ``p_fit(z) = sum_c pi_c N(m_c, S_c)`` (``components``
+    full-covariance Gaussians, ``sklearn.mixture.GaussianMixture``) to the posterior means of
+    ``x`` (the training digits as the VAE saw them, binarised; default
+    ``binarized_digits("train")``) and decoding its samples avoids them. This is another
+    generative model, ``p_fit(z) p(x | z)``: the VAE's ``nll`` and negative ELBO are those of
+    ``N(0, I)``.
+
+    ``sample(n)``: the decoder's mean image ``sigmoid(decode(z))``, ``z ~ p_fit``.
+    """
+
+    def __init__(
+        self, vae: VAE, x: torch.Tensor | None = None, components: int = 10, seed: int = 0
+    ) -> None:
+        super().__init__()
+        if not isinstance(vae, VAE) or vae.conditional:
+            raise ValueError("ExPostPrior needs an unconditional VAE")
+        if isinstance(components, bool) or not isinstance(components, int) or components < 1:
+            raise ValueError(f"components must be an int >= 1, got {components!r}")
+        x = binarized_digits("train")[0] if x is None else x
+        check_digit_images(x)
+        if len(x) < 2 * components:
+            raise ValueError(f"need at least {2 * components} digits, got {len(x)}")
+        self.vae = vae
+        was_training = vae.training
+        vae.eval()
+        with torch.no_grad():
+            mu = torch.cat([vae.encode(b.to(vae.device))[0].cpu() for b in x.split(500)])
+        vae.train(was_training)
+        gmm = GaussianMixture(components, covariance_type="full", reg_covar=1e-4,
+                              random_state=seed).fit(mu.double().numpy())  # fmt: skip
+
+        def as_tensor(a) -> torch.Tensor:
+            return torch.as_tensor(a, dtype=torch.float32, device=vae.device)
+
+        self.register_buffer("weights", as_tensor(gmm.weights_))  # C
+        self.register_buffer("means", as_tensor(gmm.means_))  # C x D
+        # S_c = L_c L_c^T: z = m_c + L_c eps, eps ~ N(0, I)
+        self.register_buffer("scale_tril", torch.linalg.cholesky(as_tensor(gmm.covariances_)))
+
+    def sample_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` codes ``z ~ p_fit`` (``n x D``): ``c ~ Categorical(pi)``, ``z = m_c + L_c eps``."""
+        where = generator.device if generator is not None else torch.device("cpu")
+        c = torch.multinomial(self.weights.to(where), n, replacement=True, generator=generator)
+        eps = self.noise(n, self.means.shape[1], generator=generator)  # n x D
+        c = c.to(self.device)
+        return self.means[c] + (self.scale_tril[c] @ eps[:, :, None])[:, :, 0]
+
+    def draw(self, n, labels, generator):
+        """The decoder's mean image ``sigmoid(decode(z))`` for ``z ~ p_fit``."""
+        return torch.sigmoid(self.vae.decode(self.sample_codes(n, generator)))
 
 
 class ConditionalVAE(VAE):
