@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 from course_lib import metrics
 from course_lib.data import photo
 from course_lib.models import ResUNet, pad_to_multiple
-from course_lib.restoration import classical, deblur, degrade, denoise, inpaint, superres
+from course_lib.restoration import (
+    apply_fully_convolutional,
+    classical,
+    deblur,
+    degrade,
+    denoise,
+    inpaint,
+    superres,
+)
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +209,29 @@ def test_denoiser_training_lowers_the_loss_and_pairs_are_seeded():
     (y2, _), _ = denoise.noisy_pairs(25)
     np.testing.assert_array_equal(y1, y2)
     assert metrics.psnr(model.restore(y1), x1) > metrics.psnr(y1, x1)
+
+
+def test_self_ensemble_is_equivariant_and_changes_nothing_for_an_equivariant_net():
+    torch.manual_seed(0)
+    x = torch.rand(1, 1, 12, 20)
+    lopsided = torch.nn.Conv2d(1, 1, 3, padding=1)  # a random 3x3 kernel: not symmetric
+    plain = apply_fully_convolutional(lopsided, x, 1)
+    ensemble = apply_fully_convolutional(lopsided, x, 1, self_ensemble=True)
+    assert ensemble.shape == x.shape
+    xt = x.transpose(-2, -1)
+    turned = apply_fully_convolutional(lopsided, xt, 1, self_ensemble=True)
+    gap = (turned - ensemble.transpose(-2, -1)).abs().max().item()
+    assert gap < 1e-6, f"the self-ensemble must commute with transposition, off by {gap:.3g}"
+    gap_plain = (apply_fully_convolutional(lopsided, xt, 1) - plain.transpose(-2, -1)).abs().max()
+    assert gap_plain > 1e-3, "the test needs a network that is not equivariant by itself"
+    pointwise = torch.nn.Conv2d(1, 1, 1)  # 1x1: commutes with every rotation and flip
+    torch.testing.assert_close(
+        apply_fully_convolutional(pointwise, x, 1, self_ensemble=True),
+        apply_fully_convolutional(pointwise, x, 1),
+    )
+    noisy = np.random.default_rng(0).random((20, 12)).astype(np.float32)
+    out = denoise.DnCNN(3, 4).restore(noisy, self_ensemble=True)
+    assert out.shape == noisy.shape and out.dtype == np.float32
 
 
 def test_inpainter_keeps_the_known_pixels_and_the_loss_sees_only_missing_ones():

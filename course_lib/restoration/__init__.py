@@ -56,14 +56,34 @@ def as_photo(x: torch.Tensor, like) -> np.ndarray | torch.Tensor:
 
 
 @torch.no_grad()
-def apply_fully_convolutional(net: nn.Module, x: torch.Tensor, multiple: int) -> torch.Tensor:
+def apply_fully_convolutional(
+    net: nn.Module, x: torch.Tensor, multiple: int, self_ensemble: bool = False
+) -> torch.Tensor:
     """Run ``net`` in eval mode on ``1 x C x H x W`` of any size: pad to a multiple of
-    ``multiple`` (reflecting), run on the network's device, crop back, restore its mode."""
+    ``multiple`` (reflecting), run on the network's device, crop back, restore its mode.
+
+    ``self_ensemble=True``: the mean of the outputs for the 8 rotations and flips of ``x``, each
+    turned back (the geometric self-ensemble of Timofte et al. 2016 and Lim et al. 2017): 8
+    times the work; the result is equivariant to those symmetries even where ``net`` is not,
+    and the 8 errors partly cancel."""
     was_training = net.training
     net.eval()
     device = next(net.parameters()).device
-    padded, (h, w) = pad_to_multiple(x.to(device), multiple)
-    out = net(padded)[..., :h, :w].cpu()
+
+    def run(t: torch.Tensor) -> torch.Tensor:
+        padded, (h, w) = pad_to_multiple(t.to(device), multiple)
+        return net(padded)[..., :h, :w].cpu()
+
+    if not self_ensemble:
+        out = run(x)
+    else:
+        outs = []
+        for k in range(8):  # k % 4 quarter turns, then a flip for k >= 4; undone in reverse
+            t = torch.rot90(x, k % 4, dims=(-2, -1))
+            o = run(t.flip(-1) if k >= 4 else t)
+            o = o.flip(-1) if k >= 4 else o
+            outs.append(torch.rot90(o, -(k % 4), dims=(-2, -1)))
+        out = torch.stack(outs).mean(0)
     net.train(was_training)
     return out
 

@@ -46,11 +46,13 @@ class ResidualDenoiser(nn.Module):
         # x_hat = y - f(y): the network's output is the estimated noise
         return noisy - self.body(noisy)
 
-    def restore(self, image):
+    def restore(self, image, self_ensemble: bool = False):
         """Denoise one grey photo ``H x W`` (NumPy array or tensor, values in [0, 1], any size,
-        noise level unknown). Returns the same kind, shape and dtype, values in [0, 1]."""
+        noise level unknown). Returns the same kind, shape and dtype, values in [0, 1].
+        ``self_ensemble=True``: the mean over the 8 rotations and flips of the photo, 8 times
+        the work (``restoration.apply_fully_convolutional``)."""
         x, _ = check_photo(image)
-        return as_photo(apply_fully_convolutional(self, x, self.multiple), image)
+        return as_photo(apply_fully_convolutional(self, x, self.multiple, self_ensemble), image)
 
 
 class DnCNN(ResidualDenoiser):
