@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_lib import metrics
-from course_lib.data import photo
+from course_lib.data import augment_d4, photo
 from course_lib.models import ResUNet, pad_to_multiple
 from course_lib.restoration import (
     apply_fully_convolutional,
@@ -21,6 +21,7 @@ from course_lib.restoration import (
     denoise,
     inpaint,
     superres,
+    symmetry,
 )
 
 
@@ -209,6 +210,17 @@ def test_denoiser_training_lowers_the_loss_and_pairs_are_seeded():
     (y2, _), _ = denoise.noisy_pairs(25)
     np.testing.assert_array_equal(y1, y2)
     assert metrics.psnr(model.restore(y1), x1) > metrics.psnr(y1, x1)
+
+
+@pytest.mark.parametrize("k", range(8))
+def test_symmetry_is_data_augment_d4_on_tensors_and_inverse_undoes_it(k):
+    x = torch.rand(2, 3, 5, 7)
+    turned = symmetry(x, k)
+    expected = np.stack([[augment_d4(c, k) for c in im] for im in x.numpy()])
+    np.testing.assert_array_equal(turned.numpy(), expected, err_msg=f"k={k}")
+    torch.testing.assert_close(symmetry(turned, k, inverse=True), x, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="0..7"):
+        symmetry(x, k + 8)
 
 
 def test_self_ensemble_is_equivariant_and_changes_nothing_for_an_equivariant_net():

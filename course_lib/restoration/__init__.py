@@ -55,6 +55,19 @@ def as_photo(x: torch.Tensor, like) -> np.ndarray | torch.Tensor:
     return out.to(device=like.device, dtype=like.dtype)
 
 
+def symmetry(x: torch.Tensor, k: int, inverse: bool = False) -> torch.Tensor:
+    """The ``k``-th of the 8 symmetries of the square (``k`` in 0..7) on the last two axes of
+    ``x`` (``... x H x W``), as ``data.augment_d4`` does for NumPy photos: ``k % 4`` quarter
+    turns, then a left-right flip when ``k >= 4``. ``inverse=True`` undoes it."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < 8:
+        raise ValueError(f"k must be an int in 0..7 (4 rotations x 2 flips), got {k!r}")
+    if inverse:  # the flip first, then the turns back
+        x = x.flip(-1) if k >= 4 else x
+        return torch.rot90(x, -(k % 4), dims=(-2, -1))
+    x = torch.rot90(x, k % 4, dims=(-2, -1))
+    return x.flip(-1) if k >= 4 else x
+
+
 @torch.no_grad()
 def apply_fully_convolutional(
     net: nn.Module, x: torch.Tensor, multiple: int, self_ensemble: bool = False
@@ -77,12 +90,8 @@ def apply_fully_convolutional(
     if not self_ensemble:
         out = run(x)
     else:
-        outs = []
-        for k in range(8):  # k % 4 quarter turns, then a flip for k >= 4; undone in reverse
-            t = torch.rot90(x, k % 4, dims=(-2, -1))
-            o = run(t.flip(-1) if k >= 4 else t)
-            o = o.flip(-1) if k >= 4 else o
-            outs.append(torch.rot90(o, -(k % 4), dims=(-2, -1)))
+        # the mean over k of  symmetry_k^-1( net( symmetry_k(x) ) )
+        outs = [symmetry(run(symmetry(x, k)), k, inverse=True) for k in range(8)]
         out = torch.stack(outs).mean(0)
     net.train(was_training)
     return out

@@ -27,7 +27,13 @@ from torch import nn
 from course_lib import metrics
 from course_lib.data import patches, photo, photo_split
 from course_lib.models import ResUNet
-from course_lib.restoration import apply_fully_convolutional, as_photo, check_photo, fit
+from course_lib.restoration import (
+    apply_fully_convolutional,
+    as_photo,
+    check_photo,
+    fit,
+    symmetry,
+)
 from course_lib.restoration.degrade import add_gaussian_noise
 from course_lib.runtime import seed_everything
 
@@ -99,9 +105,7 @@ def denoising_loss(model: nn.Module, clean: torch.Tensor, sigma: torch.Tensor) -
 def random_symmetry(x: torch.Tensor) -> torch.Tensor:
     """One random symmetry of the square (rotation by k quarter turns, maybe a flip) applied
     to the whole batch ``N x C x P x P``: 8 times the data for free."""
-    k = int(torch.randint(8, ()))
-    x = torch.rot90(x, k % 4, dims=(-2, -1))
-    return x.flip(-1) if k >= 4 else x
+    return symmetry(x, int(torch.randint(8, ())))
 
 
 # ----------------------------------------------------------------------------- recipe
