@@ -33,8 +33,7 @@ def main(argv=None) -> None:
     print(f"{'k':>6} {'nats':>8} {'s.e.':>6} {'seconds':>8}")
     for k in args.k:
         start = time.perf_counter()
-        with torch.no_grad():
-            values = model.nll(x, k=k, generator=torch.Generator().manual_seed(args.seed))
+        values = model.nll(x, k=k, generator=torch.Generator().manual_seed(args.seed))
         seconds = time.perf_counter() - start
         stderr = values.std().item() / len(values) ** 0.5
         print(f"{k:>6} {values.mean().item():>8.2f} {stderr:>6.2f} {seconds:>8.1f}")
