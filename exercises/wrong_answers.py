@@ -364,6 +364,28 @@ def kl_divergence(mu, logvar):
     return (mu.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1)
 ''',
     },
+    "kl_logvar_as_std": {
+        "assignment": "05_vae",
+        "cell": "kl_divergence",
+        "loses": "test_kl_divergence",
+        "hint": "not the standard deviation",
+        "code": '''\
+def kl_divergence(mu, logvar):
+    """Takes logvar for the standard deviation sigma: sigma^2 = logvar^2."""
+    return 0.5 * (mu.pow(2) + logvar.pow(2) - 1 - torch.log(logvar.pow(2))).sum(dim=1)
+''',
+    },
+    "kl_summed_over_the_batch": {
+        "assignment": "05_vae",
+        "cell": "kl_divergence",
+        "loses": "test_kl_divergence",
+        "hint": "you summed or averaged over the batch",
+        "code": '''\
+def kl_divergence(mu, logvar):
+    """One number for the whole batch instead of one KL per image."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum()
+''',
+    },
     "elbo_minus_kl": {
         "assignment": "05_vae",
         "cell": "negative_elbo",
@@ -385,6 +407,18 @@ def negative_elbo(logits, x, mu, logvar):
 def negative_elbo(logits, x, mu, logvar):
     """The reconstruction averaged over the pixels: the KL then outweighs it 784 times."""
     return F.binary_cross_entropy_with_logits(logits, x) + vae.kl_divergence(mu, logvar).mean()
+''',
+    },
+    "elbo_summed_over_the_batch": {
+        "assignment": "05_vae",
+        "cell": "negative_elbo",
+        "loses": "test_negative_elbo",
+        "hint": "you summed over the batch",
+        "code": '''\
+def negative_elbo(logits, x, mu, logvar):
+    """Nats per batch, not per image: the loss then grows with the batch size."""
+    bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+    return (bce + vae.kl_divergence(mu, logvar)).sum()
 ''',
     },
     # ------------------------------------------------------------------ 06_gan
@@ -819,6 +853,17 @@ def unet_forward(unet, x):
     for up, merge in zip(unet.up, unet.merge):
         h = merge(torch.cat([skips.pop(), up(h)], dim=1))
     return unet.out(h)
+''',
+    },
+    "unet_calls_the_network": {
+        "assignment": "10_pix2pix",
+        "cell": "unet_forward",
+        "loses": "test_unet_forward",
+        "hint": "switched off in this check and in the grader",
+        "code": '''\
+def unet_forward(unet, x):
+    """Right, but it calls the forward pass it was asked to write (switched off in the tests)."""
+    return unet(x)
 ''',
     },
 }

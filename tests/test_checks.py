@@ -628,3 +628,66 @@ def test_the_torch_checks_leave_the_learners_random_state_alone():
     checks.check_training_step(checks._reference_training_step)
     checks.check_cross_entropy(checks._cross_entropy_reference)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+# ----------------------------------------------------------------------- PyTorch: the U-Net
+
+
+@pytest.mark.parametrize(
+    "cheat",
+    [
+        lambda unet, x: unet(x),
+        lambda unet, x: unet.forward(x),
+        lambda unet, x: type(unet).forward(unet, x),
+        lambda unet, x: torch.nn.Module.__call__(unet, x),
+    ],
+    ids=["unet(x)", "unet.forward(x)", "UNet.forward(unet, x)", "Module.__call__"],
+)
+def test_check_unet_forward_rejects_the_networks_own_forward_pass(cheat):
+    msg = _failure(checks.check_unet_forward, cheat)
+    assert msg.startswith("unet_forward is wrong on case 1 of "), msg
+    assert "It calls UNet.forward" in msg and "switched off in this check and in the grader" in msg
+    assert "x of shape (" in msg, msg
+    assert "Hint: this task is to write the forward pass yourself, from the U-Net's parts" in msg
+    assert "Cases that fail: 1, 2, 3, 4 (all of them)." in msg, msg
+
+
+def test_check_unet_forward_still_accepts_the_reference_solution(capsys):
+    unet_forward = _namespace("10_pix2pix")["unet_forward"]
+    checks.check_unet_forward(unet_forward)
+    assert capsys.readouterr().out.strip() == "✓ unet_forward: all 4 cases match the reference."
+    from course_lib.models import UNet
+
+    unet = UNet(1, 1, (4, 8)).eval()
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(unet(x), unet_forward(unet, x))  # UNet.forward is back after the check
+
+
+def test_library_unet_forward_disabled_blocks_the_forward_pass_not_the_parts_and_puts_it_back():
+    from course_lib.generative.pix2pix import Pix2Pix
+    from course_lib.models import UNet
+
+    torch.manual_seed(0)
+    unet = UNet(1, 2, (4, 8)).eval()
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        before = unet(x)
+        with pytest.raises(ZeroDivisionError), checks.library_unet_forward_disabled():
+            for call in (
+                lambda: unet(x),
+                lambda: unet.forward(x),
+                lambda: UNet.forward(unet, x),
+                lambda: Pix2Pix(1, 2, (4, 8)).generator(x),  # pix2pix's generator is a UNet
+            ):
+                with pytest.raises(checks.LibraryUNetForwardUsed, match="from the U-Net's parts"):
+                    call()
+            # the parts work as usual: down, pool, up, merge, out
+            h0 = unet.down[0](x)
+            h1 = unet.down[1](unet.pool(h0))
+            h = unet.merge[0](torch.cat([h0, unet.up[0](h1)], dim=1))
+            assert torch.allclose(unet.out(h), before, atol=1e-6)
+            raise ZeroDivisionError  # everything is put back after an error too
+        assert torch.equal(unet(x), before)
+        assert torch.equal(unet.forward(x), before)
+    assert "forward" in UNet.__dict__ and UNet.forward.__qualname__ == "UNet.forward"

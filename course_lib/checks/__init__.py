@@ -39,7 +39,8 @@ Where each check lives:
     restoration       exercise 09: check_masked_mse, check_pixel_shuffle,
                       check_wiener_deconvolve, library_pixel_shuffle_disabled,
                       LibraryPixelShuffleUsed
-    pix2pix           exercise 10: check_receptive_field, check_pix2pix_loss, check_unet_forward
+    pix2pix           exercise 10: check_receptive_field, check_pix2pix_loss, check_unet_forward,
+                      library_unet_forward_disabled, LibraryUNetForwardUsed
 """
 
 from course_lib.checks.autoencoder import check_conv_transpose2d, check_reconstruction_loss
@@ -73,9 +74,11 @@ from course_lib.checks.gan import (
     check_generator_loss,
 )
 from course_lib.checks.pix2pix import (
+    LibraryUNetForwardUsed,
     check_pix2pix_loss,
     check_receptive_field,
     check_unet_forward,
+    library_unet_forward_disabled,
 )
 from course_lib.checks.pooling_backprop import (
     check_conv2d_backward_weights,
@@ -103,6 +106,7 @@ __all__ = [
     "CheckFailed",
     "LibraryLossUsed",
     "LibraryPixelShuffleUsed",
+    "LibraryUNetForwardUsed",
     "TorchCase",
     "check_add_noise",
     "check_conditional_input",
@@ -134,4 +138,5 @@ __all__ = [
     "check_wiener_deconvolve",
     "library_losses_disabled",
     "library_pixel_shuffle_disabled",
+    "library_unet_forward_disabled",
 ]

@@ -1,7 +1,8 @@
 """Checks of exercise 10 (image-to-image translation, pix2pix): ``check_receptive_field`` (a
 plain function of the layers, on the NumPy check), ``check_pix2pix_loss`` (a table of cases and
 classic mistakes on ``check_torch_function``) and ``check_unet_forward`` (the learner's forward
-pass through the modules of a ``course_lib.models.UNet``, against the network's own).
+pass through the modules of a ``course_lib.models.UNet``, against the network's own); and
+``library_unet_forward_disabled``, which switches ``UNet.forward`` off while the learner's runs.
 
 The references: ``course_lib.generative.pix2pix.receptive_field`` and ``pix2pix_loss``, and
 ``UNet.forward``."""
@@ -9,6 +10,7 @@ The references: ``course_lib.generative.pix2pix.receptive_field`` and ``pix2pix_
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -212,6 +214,49 @@ def check_pix2pix_loss(pix2pix_loss: Callable, seed: int = 0) -> None:
 # ----------------------------------------------------------------------------- the U-Net
 
 
+class LibraryUNetForwardUsed(RuntimeError):
+    """Raised, inside ``library_unet_forward_disabled()``, by the U-Net's own forward pass."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"{name} is switched off here: this exercise asks you to write the forward pass "
+            f"yourself, from the U-Net's parts (unet.down[k], unet.pool, unet.up[k], "
+            f"unet.merge[k], unet.out)."
+        )
+
+
+_LIBRARY_UNETS = [
+    (UNet, "forward", "UNet.forward (unet(x), unet.forward(x))"),
+]
+
+
+@contextmanager
+def library_unet_forward_disabled():
+    """Inside this block, ``course_lib.models.UNet.forward`` raises ``LibraryUNetForwardUsed``,
+    so ``unet(x)`` and ``unet.forward(x)`` do, while the U-Net's parts (``unet.down[k]``,
+    ``unet.pool``, ``unet.up[k]``, ``unet.merge[k]``, ``unet.out``) work as usual: the check and
+    the grader run the learner's ``unet_forward`` in it. Everything is put back on the way out,
+    also after an error or an interrupt."""
+
+    def blocked(name: str) -> Callable:
+        def refuse(*args, **kwargs):
+            raise LibraryUNetForwardUsed(name)
+
+        return refuse
+
+    saved = []
+    try:
+        for owner, attr, name in _LIBRARY_UNETS:
+            if hasattr(owner, attr):
+                saved.append((owner, attr, getattr(owner, attr)))
+                setattr(owner, attr, blocked(name))
+        yield
+    finally:
+        for owner, attr, original in reversed(saved):
+            setattr(owner, attr, original)
+
+
 def _unet_mistakes(unet: UNet, x: torch.Tensor) -> list[tuple[str, Callable[[], torch.Tensor]]]:
     def run(order: str = "skip_first", pool: bool = True) -> torch.Tensor:
         skips, h = [], x
@@ -230,6 +275,14 @@ def _unet_mistakes(unet: UNet, x: torch.Tensor) -> list[tuple[str, Callable[[], 
          "torch.cat([skip, h], dim=1) (the merge block's weights expect them in that order).",
          lambda: run(order="upsampled_first")),
     ]  # fmt: skip
+
+
+_UNET_LIBRARY_HINT = (
+    "this task is to write the forward pass yourself, from the U-Net's parts: the down blocks "
+    "(unet.down[k], with unet.pool before every one but the first), the up and merge blocks "
+    "(unet.up[k], then unet.merge[k] on torch.cat([skip, h], dim=1)) and unet.out; not "
+    "unet(x) or unet.forward(x)."
+)
 
 
 def _unet_cases(seed: int) -> list[tuple[str, UNet, torch.Tensor]]:
@@ -251,7 +304,8 @@ def _unet_cases(seed: int) -> list[tuple[str, UNet, torch.Tensor]]:
 def check_unet_forward(unet_forward: Callable, seed: int = 0) -> None:
     """Check ``unet_forward(unet, x)``, the forward pass of a ``course_lib.models.UNet`` written
     with its modules (``unet.down``, ``unet.pool``, ``unet.up``, ``unet.merge``, ``unet.out``):
-    it must give what ``unet(x)`` gives, for U-Nets of 2 to 4 levels."""
+    it must give what ``unet(x)`` gives, for U-Nets of 2 to 4 levels, with ``UNet.forward``
+    switched off (``library_unet_forward_disabled``)."""
     with torch.random.fork_rng(devices=[]):
         cases = _unet_cases(seed)
     described = [_Case(label, (unet, x), np.zeros(0)) for label, unet, x in cases]
@@ -260,18 +314,25 @@ def check_unet_forward(unet_forward: Callable, seed: int = 0) -> None:
         unet, x = case.args
         with torch.no_grad():
             expected = unet(x)
+            where_x = f"(x of shape {_shape(x.shape)}, widths {unet.widths})"
             try:
-                got = unet_forward(unet, x.clone())
+                with library_unet_forward_disabled():
+                    got = unet_forward(unet, x.clone())
             except NotImplementedError:
                 raise CheckFailed(
                     "unet_forward is not written yet: replace `raise NotImplementedError()` in "
                     "its cell with your code, run that cell, then run this check again."
                 ) from None
+            except LibraryUNetForwardUsed as err:
+                return _Wrong(
+                    [f"It calls {err.name}, which is switched off in this check and in the "
+                     f"grader.", where_x],
+                    _UNET_LIBRARY_HINT,
+                )  # fmt: skip
             except Exception as err:  # the learner's code
                 hint = _shape_error_hint(err)
                 if hint is None:
                     return _raised("unet_forward", err, where)
-                where_x = f"(x of shape {_shape(x.shape)}, widths {unet.widths})"
                 return _Wrong([f"It raised {type(err).__name__}: {err}", where_x], hint)
             mistakes = _unet_mistakes(unet, x)
         if not isinstance(got, torch.Tensor):
