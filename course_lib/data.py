@@ -234,6 +234,14 @@ def patches(
     if not names:
         raise ValueError("no photos to draw patches from")
     images = [photo(name, gray=gray) for name in names]
+    grey = [] if gray else [n for n, im in zip(names, images, strict=True) if im.ndim != 3]
+    if grey:  # photo(name, gray=False) of a grey photo is H x W: no channels to give
+        colour = [name for name in _PHOTOS if "colour" in _PHOTOS[name]]
+        raise ValueError(
+            f"gray=False makes colour patches N x 3 x size x size, but {', '.join(grey)} "
+            f"{'is a grey photo' if len(grey) == 1 else 'are grey photos'}; the colour photos "
+            f"are: {', '.join(colour)}"
+        )
     smallest = min(min(im.shape[:2]) for im in images)
     if not isinstance(size, int) or not 1 <= size <= smallest:
         raise ValueError(f"size must be an int in 1..{smallest} (the smallest photo), got {size!r}")

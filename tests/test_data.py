@@ -137,3 +137,18 @@ def test_patches_say_what_is_wrong():
         data.patches(2, 1000)
     with pytest.raises(ValueError, match="positive int"):
         data.patches(0)
+
+
+@pytest.mark.parametrize(
+    "names, grey",
+    [(["coins"], "coins is a grey photo"),
+     (["astronaut", "camera", "moon"], "camera, moon are grey photos")],
+    ids=["one-grey", "grey-among-colour"],
+)  # fmt: skip
+def test_colour_patches_of_a_grey_photo_name_it_and_the_colour_ones(names, grey):
+    with pytest.raises(ValueError, match=grey) as info:
+        data.patches(2, 16, gray=False, names=names)
+    colour = data.photo_split("train", colour=True) + data.photo_split("test", colour=True)
+    missing = [n for n in colour if n not in str(info.value)]
+    assert not missing, f"{names}: the message does not list the colour photos {missing}"
+    assert data.patches(2, 16, gray=True, names=names).shape == (2, 1, 16, 16), f"{names}"

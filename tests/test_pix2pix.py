@@ -36,6 +36,21 @@ def test_canny_edges_says_what_it_expects():
         pix2pix.canny_edges(torch.zeros(28, 28))
 
 
+_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=_CUDA)])
+@pytest.mark.parametrize("grad", [False, True], ids=["plain", "requires-grad"])
+def test_canny_edges_take_any_device_and_grad_tracking_tensors(device, grad):
+    x = data.digits("test")[0][:4]
+    want = pix2pix.canny_edges(x)
+    images = x.to(device).requires_grad_(grad)
+    got = pix2pix.canny_edges(images)
+    assert got.device == images.device and got.dtype == torch.float32, f"{device}, grad={grad}"
+    assert not got.requires_grad, f"{device}, grad={grad}: edges carry no gradient"
+    torch.testing.assert_close(got.cpu(), want, rtol=0, atol=0, msg=f"{device}, grad={grad}")
+
+
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), seed=st.integers(0, 99))
 def test_chroma_round_trip_is_exact_and_grey_is_rec709(n, h, w, seed):

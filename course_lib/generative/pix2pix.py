@@ -45,11 +45,14 @@ ADVERSARIAL = ("none", "conditional", "unconditional")
 def canny_edges(images: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
     """Canny edge maps (``skimage.feature.canny``) of ``N x 1 x H x W`` images in [0, 1]: 1 on an
     edge, 0 elsewhere, same shape. The edges keep a digit's outline but not its stroke
-    width or how dark it is: the generator must make those up."""
+    width or how dark it is: the generator must make those up. ``images`` may be on any device
+    and track gradients (the edges are computed on the CPU, without them); the edge maps come
+    back float32, on ``images``' device."""
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 1:
         raise ValueError(f"images must be a tensor N x 1 x H x W in [0, 1], got {images!r:.60}")
-    out = np.stack([skimage.feature.canny(im[0], sigma=sigma) for im in images.numpy()])
-    return torch.from_numpy(out.astype(np.float32))[:, None]
+    arrays = images.detach().cpu().numpy()
+    out = np.stack([skimage.feature.canny(im[0], sigma=sigma) for im in arrays])
+    return torch.from_numpy(out.astype(np.float32))[:, None].to(images.device)
 
 
 @lru_cache(maxsize=2)

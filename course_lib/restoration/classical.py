@@ -73,9 +73,10 @@ def wavelet(noisy: np.ndarray) -> np.ndarray:
 
 
 def non_local_means(noisy: np.ndarray, h_factor: float = 0.8) -> np.ndarray:
-    """Non-local means (Buades et al. 2005): each pixel becomes a weighted mean of pixels whose
-    5x5 patches (within 13 pixels) look alike. The noise level ``sigma_hat`` is estimated from
-    the photo (``estimate_sigma``); the filter strength is ``h = h_factor * sigma_hat``."""
+    """Non-local means (Buades et al. 2005): each pixel becomes a weighted mean of the pixels
+    within 6 pixels of it (``patch_distance=6``: a 13x13 search window) whose 5x5 patches look
+    alike. The noise level ``sigma_hat`` is estimated from the photo (``estimate_sigma``); the
+    filter strength is ``h = h_factor * sigma_hat``."""
     _check_photo(noisy, "noisy")
     sigma_hat = float(R.estimate_sigma(noisy))
     out = R.denoise_nl_means(
@@ -105,8 +106,13 @@ def bm3d(noisy: np.ndarray, sigma: float) -> np.ndarray:
 
 def wiener(blurred: np.ndarray, kernel: np.ndarray, balance: float = 0.01) -> np.ndarray:
     """Wiener deconvolution with the true ``kernel``: divide by the kernel's spectrum where it is
-    strong, damp where it is weak. ``balance`` is the noise-to-signal ratio that does the damping:
-    ``X = conj(K) Y / (|K|^2 + balance |Lap|^2)`` (scikit-image's regularised form)."""
+    strong, damp where it is weak. This is scikit-image's Wiener-Hunt form
+    (``skimage.restoration.wiener``), Tikhonov regularisation with a Laplacian penalty:
+    ``X = conj(K) Y / (|K|^2 + balance |Lap|^2)``, ``Lap`` the Laplacian's transfer function.
+    ``balance`` weighs that smoothness penalty against fidelity to ``blurred`` (larger: smoother,
+    less noise, less detail). It is not the noise-to-signal ratio: the classical Wiener filter's
+    ratio at each frequency is here ``balance |Lap|^2``, as if the photo's power spectrum fell
+    as ``1 / |Lap|^2``. It is tuned, not measured."""
     _check_photo(blurred, "blurred")
     return _clip(R.wiener(blurred, np.asarray(kernel, np.float64), balance, clip=False), blurred)
 

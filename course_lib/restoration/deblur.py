@@ -26,7 +26,7 @@ from torch import nn
 from course_lib import metrics
 from course_lib.data import patches, photo
 from course_lib.models import ResUNet
-from course_lib.restoration import as_photo, check_photo, fit
+from course_lib.restoration import apply_fully_convolutional, as_photo, check_photo, fit
 from course_lib.restoration.degrade import blur, gaussian_kernel, motion_kernel
 from course_lib.runtime import seed_everything
 
@@ -90,20 +90,21 @@ class Deblurrer(nn.Module):
 
     @torch.no_grad()
     def restore(self, blurred, kernel):
-        """Deblur one grey photo ``H x W`` (NumPy or tensor, in [0, 1]) blurred by ``kernel``;
-        returns the same kind, in [0, 1]. Sides that are not multiples of ``self.multiple``
-        are cropped for the network and the last rows/columns taken from Wiener's result."""
+        """Deblur one grey photo ``H x W`` (NumPy or tensor, in [0, 1], any size) blurred by
+        ``kernel``; returns the same kind, in [0, 1].
+
+        Wiener deconvolution is computed once, on the whole photo: the blur is circular over
+        the whole photo, and the FFT's model of it holds only there (on a crop it would ring
+        along the crop's edges). Only the network's input ``[blurred, wiener]`` is padded
+        (reflecting) to a multiple of ``self.multiple``, and its correction cropped back: on
+        sides that are already multiples, this is exactly ``forward``."""
         x, _ = check_photo(blurred, "blurred")
-        was_training = self.training
-        self.eval()
         device = next(self.parameters()).device
         x = x.to(device)
-        h, w = x.shape[-2:]
-        hc, wc = h - h % self.multiple, w - w % self.multiple
-        out = wiener_deconvolve(x, kernel, self.balance)  # circular: keep the full photo
-        out[..., :hc, :wc] = self(x[..., :hc, :wc], kernel)
-        self.train(was_training)
-        return as_photo(out.cpu(), blurred)
+        w = wiener_deconvolve(x, kernel, self.balance)  # circular: on the full photo
+        # x_hat = wiener(y) + f(y, wiener(y)), f run on the padded pair, cropped back
+        correction = apply_fully_convolutional(self.body, torch.cat([x, w], dim=1), self.multiple)
+        return as_photo(w.cpu() + correction, blurred)
 
 
 def random_kernel(rng: np.random.Generator) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 Every function takes a grey photo ``H x W`` (NumPy, what scikit-image's methods want) or a
 batch ``N x C x H x W`` (a tensor, what networks want) with values in [0, 1], and returns the
-same kind of thing. Noise levels ``sigma`` are in grey levels out of 255, as in the literature
+same kind of thing. Anything else is refused with a clear error: a NumPy batch (it would come
+back as its first image only), values outside [0, 1] (a photo on the 0-255 scale would be
+clipped to white). Noise levels ``sigma`` are in grey levels out of 255, as in the literature
 (``sigma = 25`` is a standard deviation of ``25 / 255`` on [0, 1] images).
 """
 
@@ -17,8 +19,9 @@ import torch.nn.functional as F
 
 
 def _as_batch(image, name: str = "image") -> tuple[torch.Tensor, bool]:
-    """``H x W`` (array or tensor) or ``N x C x H x W`` tensor -> ``N x C x H x W`` float tensor,
-    and whether the input was one NumPy photo."""
+    """``H x W`` (array or tensor) or ``N x C x H x W`` tensor with float values in [0, 1] ->
+    ``N x C x H x W`` float tensor, and whether the input was one NumPy photo. Clear errors
+    otherwise."""
     is_numpy = isinstance(image, np.ndarray)
     if not (is_numpy or isinstance(image, torch.Tensor)):
         raise TypeError(f"{name} must be a NumPy array or a tensor, got {type(image).__name__}")
@@ -32,7 +35,31 @@ def _as_batch(image, name: str = "image") -> tuple[torch.Tensor, bool]:
             f"{name} must be a grey photo H x W or a batch N x C x H x W, "
             f"got shape {tuple(x.shape)}"
         )
+    elif is_numpy:  # the result would be only its first image's first channel
+        raise ValueError(
+            f"{name} must be a grey photo H x W or a batch N x C x H x W (a tensor, not a NumPy "
+            f"array: pass torch.from_numpy(...)), got a NumPy array of shape {tuple(x.shape)}"
+        )
+    if x.numel():
+        lo, hi = float(x.min()), float(x.max())
+        if not (lo >= 0 and hi <= 1):  # also catches NaN
+            raise ValueError(
+                f"{name} must have values in [0, 1] (divide a 0-255 photo by 255), "
+                f"got [{lo:.3g}, {hi:.3g}]"
+            )
     return x, is_numpy
+
+
+def _check_shape(shape) -> tuple[int, int]:
+    """A mask's ``(H, W)``: two positive ints."""
+    if (
+        not isinstance(shape, tuple | list | torch.Size)
+        or len(shape) != 2
+        or not all(isinstance(n, int | np.integer) and not isinstance(n, bool) for n in shape)
+        or min(shape) < 1
+    ):
+        raise ValueError(f"shape must be (H, W), two positive ints, got {shape!r}")
+    return int(shape[0]), int(shape[1])
 
 
 def _like(x: torch.Tensor, image):
@@ -133,6 +160,8 @@ def blur(image, kernel, noise_sigma: float = 0.0, generator=None):
     k = torch.as_tensor(np.asarray(kernel), dtype=torch.float32)
     if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] % 2 == 0:
         raise ValueError(f"kernel must be k x k with k odd, got shape {tuple(k.shape)}")
+    if not noise_sigma >= 0:
+        raise ValueError(f"noise_sigma must be >= 0 (out of 255), got {noise_sigma}")
     x, _ = _as_batch(image)
     n, c, h, w = x.shape
     r = k.shape[0] // 2
@@ -154,6 +183,7 @@ def random_mask(shape: tuple[int, int], missing: float, generator=None) -> np.nd
     of them, each independently)."""
     if not 0 <= missing < 1:
         raise ValueError(f"missing must be a fraction in [0, 1), got {missing}")
+    shape = _check_shape(shape)
     rng = np.random.default_rng(generator)
     return (rng.random(shape) >= missing).astype(np.float32)
 
@@ -163,8 +193,8 @@ def scribble_mask(
 ) -> np.ndarray:
     """``H x W`` mask with ``strokes`` random scribbles of ``width`` pixels missing (0), the
     rest known (1): scratches, overlaid text, an object to remove."""
+    h, w = shape = _check_shape(shape)
     rng = np.random.default_rng(generator)
-    h, w = shape
     mask = np.ones(shape, np.float32)
     for _ in range(strokes):
         r0, c0 = rng.integers(h), rng.integers(w)
@@ -206,6 +236,13 @@ def upscale_bicubic(image, factor: int):
 
 
 def crop_to_multiple(image, factor: int):
-    """Crop the bottom and right so that ``H`` and ``W`` are multiples of ``factor``."""
+    """Crop the bottom and right so that ``H`` and ``W`` (the last two axes of an array or
+    tensor) are multiples of ``factor``."""
+    if not isinstance(factor, int) or isinstance(factor, bool) or factor < 1:
+        raise ValueError(f"factor must be a positive int, got {factor!r}")
+    if not isinstance(image, np.ndarray | torch.Tensor):
+        raise TypeError(f"image must be a NumPy array or a tensor, got {type(image).__name__}")
+    if image.ndim < 2:
+        raise ValueError(f"image must be H x W (or ... x H x W), got shape {tuple(image.shape)}")
     h, w = image.shape[-2:]
     return image[..., : h - h % factor, : w - w % factor]

@@ -107,12 +107,15 @@ class Inpainter(nn.Module):
 
     def restore(self, image, mask):
         """Fill the pixels where ``mask == 0`` in one grey photo ``H x W`` (NumPy or tensor,
-        values in [0, 1]); returns the same kind, values in [0, 1]."""
+        values in [0, 1], on any device); returns the same kind, values in [0, 1]. ``mask``:
+        ``H x W``, 0/1 (NumPy, a tensor on any device, or nested lists)."""
         x, _ = check_photo(image)
+        if isinstance(mask, torch.Tensor):  # np.asarray cannot read a CUDA or a grad tensor
+            mask = mask.detach().cpu()
         m = torch.as_tensor(np.asarray(mask), dtype=torch.float32)
         if m.shape != x.shape[-2:] or not bool(((m == 0) | (m == 1)).all()):
             raise ValueError(f"mask must be 0/1 of the image's shape {tuple(x.shape[-2:])}")
-        m = m[None, None]
+        m = m[None, None].to(x.device)
         guess = self.first_guess(x, m)  # on the whole photo, before any padding
         both = torch.cat([x, m, guess], dim=1)
         out = apply_fully_convolutional(_Stacked(self), both, self.multiple)
