@@ -99,8 +99,15 @@ class EMA:
 
     The average of the last ~``1 / (1 - decay)`` updates is smoother than the weights of any
     single step: GANs and diffusion models sample with it. ``ema.module`` is a copy of the
-    tracked network in eval mode, with ``requires_grad=False``; its buffers (e.g. BatchNorm's
-    running statistics) are copied, not averaged. With ``warmup=True`` the decay starts low,
+    tracked network in eval mode, with ``requires_grad=False``. Its buffers (e.g. BatchNorm's
+    running statistics) are copied from the live network at each update, not averaged: the
+    averaged weights run with the statistics the live weights produced. Late in training, with
+    a small learning rate, the two sets of weights are close and so are their statistics; while
+    the rate is still high they can differ, and the averaged weights are then normalised with
+    statistics that are not their own. A remedy (not applied here): recompute them for
+    ``ema.module`` with a few forward passes in train mode under ``torch.no_grad()`` (after
+    ``reset_running_stats()``, with ``momentum=None`` for a plain average), then back to eval
+    mode. With ``warmup=True`` the decay starts low,
     ``decay_t = min(decay, (1 + t) / (10 + t))`` after ``t`` updates, so that the average
     forgets the random initial weights quickly instead of dragging them along for thousands
     of steps. ``train(model, ..., ema=ema)`` wants ``ema.tracked`` (the network given here) to

@@ -66,3 +66,104 @@ def test_add_noise_is_clipped_and_seeded():
     a = ae.add_noise(x, 0.5, torch.Generator().manual_seed(0))
     b = ae.add_noise(x, 0.5, torch.Generator().manual_seed(0))
     assert torch.equal(a, b) and a.min() >= 0 and a.max() <= 1 and not torch.equal(a, x)
+
+
+class _ElsewhereGenerator(torch.Generator):
+    """A CPU generator that says it lives on another device, as a CUDA one would."""
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("meta")
+
+
+def test_add_noise_draws_on_the_generator_device_and_moves_to_the_image_device(monkeypatch):
+    """A seeded CUDA generator must work: eps is drawn on its device, then moved to x's."""
+    asked = []
+    randn = torch.randn
+
+    def spy(*args, device=None, **kwargs):
+        asked.append(torch.device(device))
+        return randn(*args, **kwargs)  # drawn on the CPU, where this generator really is
+
+    monkeypatch.setattr(torch, "randn", spy)
+    x = torch.rand(2, 1, 28, 28)
+    noisy = ae.add_noise(x, 0.5, _ElsewhereGenerator().manual_seed(0))
+    ae.add_noise(x, 0.5)
+    assert asked == [torch.device("meta"), x.device], asked
+    assert noisy.device == x.device
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("image_device", ["cpu", "cuda"])
+def test_add_noise_with_a_seeded_cuda_generator(image_device):
+    x = torch.rand(2, 1, 28, 28, device=image_device)
+    a = ae.add_noise(x, 0.5, torch.Generator("cuda").manual_seed(0))
+    b = ae.add_noise(x, 0.5, torch.Generator("cuda").manual_seed(0))
+    assert a.device == x.device and torch.equal(a, b), image_device
+
+
+X = torch.rand(2, 1, 28, 28)
+
+
+@pytest.mark.parametrize(
+    "x, std, generator, error, match",
+    [
+        (X, -0.1, None, ValueError, "std must be a number >= 0, got -0.1"),
+        (X, float("nan"), None, ValueError, "std must be a number >= 0"),
+        (X, True, None, ValueError, "std must be a number >= 0"),
+        (X, "0.5", None, ValueError, "std must be a number >= 0"),
+        ((X * 255).byte(), 0.5, None, TypeError, "x must be a float tensor"),
+        (X, 0.5, 0, TypeError, "generator must be a torch.Generator"),
+    ],
+    ids=["negative std", "nan std", "bool std", "str std", "uint8 x", "int generator"],
+)
+def test_add_noise_checks_its_inputs(x, std, generator, error, match):
+    with pytest.raises(error, match=match):
+        ae.add_noise(x, std, generator)
+
+
+@pytest.mark.parametrize(
+    "logits, target, error, match",
+    [
+        (X, X[:1], ValueError, "same shape"),
+        (X, X[:, 0], ValueError, "same shape"),
+        (X.flatten(), X.flatten(), ValueError, "same shape N x"),
+        (X, (X > 0.5).long(), TypeError, "target must be a float tensor"),
+        (X.double().numpy(), X, TypeError, "logits must be a float tensor"),
+    ],
+    ids=["other N", "no channel", "one-dimensional", "integer target", "numpy logits"],
+)
+def test_reconstruction_loss_checks_its_inputs(logits, target, error, match):
+    with pytest.raises(error, match=match):
+        ae.reconstruction_loss(logits, target)
+
+
+@pytest.mark.parametrize(
+    "z, error, match",
+    [
+        (torch.zeros(3, 4), ValueError, r"z must have shape N x 5 \(N x z_dim\), got \(3, 4\)"),
+        (torch.zeros(5), ValueError, "z must have shape N x 5"),
+        (torch.zeros(3, 5, 1), ValueError, "z must have shape N x 5"),
+        (torch.zeros(3, 5, dtype=torch.long), TypeError, "z must be a float tensor N x 5"),
+    ],
+    ids=["wrong z_dim", "one-dimensional", "three-dimensional", "integer"],
+)
+def test_decode_checks_z(z, error, match):
+    model = ae.ConvAutoencoder(z_dim=5, widths=(4, 8))
+    with pytest.raises(error, match=match):
+        model.decode(z)
+
+
+@pytest.mark.parametrize(
+    "images, error, match",
+    [
+        (torch.zeros(2, 28, 28), ValueError, "N x C x H x W with even H and W"),
+        (torch.zeros(2, 1, 27, 28), ValueError, "even H and W"),
+        (torch.zeros(2, 1, 28, 28, dtype=torch.uint8), TypeError, "float tensor N x C x H x W"),
+        ([[0.0]], TypeError, "float tensor N x C x H x W"),
+    ],
+    ids=["no channel", "odd height", "uint8", "a list"],
+)
+def test_nyquist_energy_checks_its_input(images, error, match):
+    with pytest.raises(error, match=match):
+        ae.nyquist_energy(images)

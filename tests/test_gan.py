@@ -146,3 +146,124 @@ def test_train_gan_on_other_data_with_a_monitor():
     model, history = gan.train_gan(recipe, progress=False, data=(x, y), monitor_every=1)
     assert any("eval_fd" in e for e in history.epochs)
     assert model.sample(3, labels=[1, 2, 3]).shape == (3, 1, 28, 28)
+
+
+# ----------------------------------------------------------------------------- the checks
+
+
+def test_translate_moves_every_channel_of_an_image_alike():
+    x = torch.rand(3, 3, 6, 5) * 2 - 1
+    torch.manual_seed(0)
+    out = gan.translate(x, 2)
+    assert out.shape == x.shape
+    for c in range(3):
+        torch.manual_seed(0)
+        one = gan.translate(x[:, c : c + 1], 2)
+        assert torch.equal(out[:, c : c + 1], one), f"channel {c}"
+
+
+@pytest.mark.parametrize(
+    "x, pixels, error, match",
+    [
+        (torch.zeros(2, 28, 28), 1, ValueError, "x must have shape N x C x H x W"),
+        (torch.zeros(2, 1, 1, 28, 28), 1, ValueError, "x must have shape N x C x H x W"),
+        (torch.zeros(2, 1, 8, 8, dtype=torch.long), 1, TypeError, "float tensor N x C x H x W"),
+        (torch.zeros(2, 1, 8, 8), -1, ValueError, "pixels must be an int >= 0, got -1"),
+        (torch.zeros(2, 1, 8, 8), 1.5, ValueError, "pixels must be an int >= 0, got 1.5"),
+        (torch.zeros(2, 1, 8, 8), True, ValueError, "pixels must be an int >= 0, got True"),
+    ],
+    ids=["no channel", "five dimensions", "integer x", "negative", "float", "bool"],
+)
+def test_translate_checks_its_inputs(x, pixels, error, match):
+    with pytest.raises(error, match=match):
+        gan.translate(x, pixels)
+
+
+def _linear_d(x: torch.Tensor) -> torch.Tensor:
+    return x.flatten(1).sum(1)
+
+
+R1_MISTAKES = {
+    "real without requires_grad": "real must require gradients",
+    "logits under no_grad": "computed with autograd",
+    "one logit for the batch": "one logit per real image",
+    "logits of other images": "do not depend on real",
+}
+
+
+@pytest.mark.parametrize("mistake", R1_MISTAKES)
+def test_r1_penalty_says_what_is_missing(mistake):
+    real = torch.randn(3, 1, 4, 4, requires_grad=mistake != "real without requires_grad")
+    logits = _linear_d(real)
+    if mistake == "logits under no_grad":
+        with torch.no_grad():
+            logits = _linear_d(real)
+    elif mistake == "one logit for the batch":
+        logits = logits.sum()
+    elif mistake == "logits of other images":
+        logits = _linear_d(torch.randn(3, 1, 4, 4, requires_grad=True))
+    with pytest.raises(ValueError, match=R1_MISTAKES[mistake]):
+        gan.r1_penalty(real, logits)
+
+
+@pytest.mark.parametrize(
+    "real, fake, error, match",
+    [
+        (torch.zeros(4), torch.zeros(4, 1), ValueError, "same shape apart from the batch size"),
+        (torch.zeros(4, 2), torch.zeros(4, 2), ValueError, "real_logits must hold one logit"),
+        (torch.zeros(4), torch.zeros(4, 10), ValueError, "fake_logits must hold one logit"),
+        (torch.zeros(()), torch.zeros(4), ValueError, "real_logits must hold one logit"),
+        (torch.zeros(0), torch.zeros(4), ValueError, "N >= 1"),
+        (torch.zeros(4).long(), torch.zeros(4), TypeError, "real_logits must be a float"),
+        ([0.0], torch.zeros(4), TypeError, "real_logits must be a float tensor"),
+    ],
+    ids=["N and N x 1", "two logits per image", "N x 10 fake", "scalar", "empty", "integer",
+         "a list"],
+)  # fmt: skip
+def test_discriminator_loss_checks_the_logits(real, fake, error, match):
+    with pytest.raises(error, match=match):
+        gan.discriminator_loss(real, fake)
+
+
+@pytest.mark.parametrize(
+    "real, fake",
+    [((12,), (5,)), ((16, 1), (16, 1)), ((4, 1, 6, 6), (3, 1, 6, 6))],
+    ids=["batches of 12 and 5", "N x 1", "PatchGAN maps"],
+)
+def test_discriminator_loss_accepts_every_batch_size_and_patch_logits(real, fake):
+    r, f = torch.randn(real), torch.randn(fake)
+    want = -(torch.nn.functional.logsigmoid(r).mean() + torch.nn.functional.logsigmoid(-f).mean())
+    assert torch.equal(gan.discriminator_loss(r, f), want)
+
+
+@pytest.mark.parametrize(
+    "fake, error, match",
+    [
+        (torch.zeros(4, 2), ValueError, "fake_logits must hold one logit per image"),
+        (torch.zeros(()), ValueError, "fake_logits must hold one logit per image"),
+        (torch.zeros(4, dtype=torch.int32), TypeError, "fake_logits must be a float tensor"),
+    ],
+    ids=["N x 2", "scalar", "integer"],
+)
+@pytest.mark.parametrize("saturating", [False, True])
+def test_generator_loss_checks_the_logits(fake, error, match, saturating):
+    with pytest.raises(error, match=match):
+        gan.generator_loss(fake, saturating=saturating)
+
+
+@pytest.mark.parametrize("every", [0, -1, 1.5, True])
+def test_fd_monitor_needs_a_positive_int(every):
+    model = gan.GAN(z_dim=8, width=8, architecture="course")
+    with pytest.raises(ValueError, match="every must be an int >= 1"):
+        gan.fd_monitor(model.generator, every=every, n=10)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [(torch.rand(20, 1, 28, 28),), [torch.rand(20, 1, 28, 28)], torch.rand(20, 1, 28, 28)],
+    ids=["a 1-tuple", "a 1-list", "a bare tensor"],
+)
+def test_train_gan_with_a_conditional_recipe_needs_labels(data):
+    recipe = dataclasses.replace(gan.CGAN_RECIPE, z_dim=8, width=8, steps=1, batch_size=8)
+    with pytest.raises(ValueError, match=r"conditional recipe trains on \(images, labels\)"):
+        gan.train_gan(recipe, progress=False, data=data)

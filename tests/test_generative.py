@@ -344,3 +344,97 @@ def test_the_warm_up_resumes_where_it_stopped(tmp_path):
     assert history2.series("beta")[-7:] == betas[-7:], history2.series("beta")
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+# ----------------------------------------------------------------------------- the VAE's checks
+
+M, LV = torch.zeros(4, 3), torch.zeros(4, 3)
+BAD_LATENTS = {
+    "logvar of shape D": (M, torch.zeros(3), ValueError, "same shape N x D"),
+    "logvar N x 1": (M, torch.zeros(4, 1), ValueError, "same shape N x D"),
+    "mu of shape D": (torch.zeros(3), torch.zeros(3), ValueError, "same shape N x D"),
+    "mu N x 1 x D": (torch.zeros(4, 1, 3), torch.zeros(4, 1, 3), ValueError, "same shape N x D"),
+    "integer mu": (M.long(), LV, TypeError, "mu must be a float tensor N x D"),
+    "logvar a list": (M, [[0.0] * 3] * 4, TypeError, "logvar must be a float tensor N x D"),
+}
+
+
+@pytest.mark.parametrize("function", ["reparameterize", "kl_divergence"])
+@pytest.mark.parametrize("case", BAD_LATENTS)
+def test_latent_terms_check_mu_and_logvar(function, case):
+    mu, logvar, error, match = BAD_LATENTS[case]
+    with pytest.raises(error, match=match):
+        getattr(vae, function)(mu, logvar)
+
+
+LOGITS = torch.zeros(2, 1, 28, 28)
+BAD_PIXELS = {
+    "x of another N": (LOGITS, torch.zeros(1, 1, 28, 28), ValueError, "same shape"),
+    "x without its channel": (LOGITS, torch.zeros(2, 28, 28), ValueError, "same shape"),
+    "one-dimensional": (torch.zeros(5), torch.zeros(5), ValueError, "same shape N x"),
+    "integer x": (LOGITS, LOGITS.long(), TypeError, "x must be a float tensor"),
+    "logits a list": ([0.0], LOGITS, TypeError, "logits must be a float tensor"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_PIXELS)
+def test_bernoulli_log_likelihood_and_negative_elbo_check_the_shapes(case):
+    logits, x, error, match = BAD_PIXELS[case]
+    with pytest.raises(error, match=match):
+        vae.bernoulli_log_likelihood(logits, x)
+    with pytest.raises(error, match=match):
+        vae.negative_elbo(logits, x, torch.zeros(2, 3), torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize(
+    "mu, logvar, match",
+    [
+        (torch.zeros(3, 4), torch.zeros(3, 4), "same N images"),
+        (torch.zeros(2, 4), torch.zeros(4), "same shape N x D"),
+    ],
+    ids=["mu of 3 images for 2", "logvar of shape D"],
+)
+def test_negative_elbo_checks_the_latents_against_the_images(mu, logvar, match):
+    with pytest.raises(ValueError, match=match):
+        vae.negative_elbo(LOGITS, LOGITS, mu, logvar)
+
+
+def test_bernoulli_log_likelihood_accepts_grey_pixels():
+    """Chapter 04's cross-entropy on grey digits: x need not be binary here (only in nll)."""
+    x = torch.full((2, 1, 28, 28), 0.3)
+    want = -F.binary_cross_entropy_with_logits(LOGITS, x, reduction="none").flatten(1).sum(1)
+    assert torch.equal(vae.bernoulli_log_likelihood(LOGITS, x), want)
+
+
+BINARY = torch.bernoulli(
+    torch.full((3, 1, 28, 28), 0.3), generator=torch.Generator().manual_seed(0)
+)
+BAD_NLL = {
+    "chunk = 0": (False, BINARY, {"chunk": 0}, ValueError, "chunk must be an int >= 1, got 0"),
+    "batch = 0": (False, BINARY, {"batch": 0}, ValueError, "batch must be an int >= 1, got 0"),
+    "batch = True": (False, BINARY, {"batch": True}, ValueError, "batch must be an int >= 1"),
+    "chunk = 2.5": (False, BINARY, {"chunk": 2.5}, ValueError, "chunk must be an int >= 1"),
+    "grey digits": (False, BINARY * 0.5, {}, ValueError, "must hold 0/1 pixels.*binarize"),
+    "labels to an unconditional VAE": (
+        False, BINARY, {"labels": torch.tensor([0, 1, 2])}, ValueError, "unconditional"
+    ),
+    "no labels": (True, BINARY, {}, ValueError, "needs the labels"),
+    "labels of another N": (
+        True, BINARY, {"labels": torch.tensor([0, 1])}, ValueError, r"shape \(N,\) = \(3,\)"
+    ),
+    "float labels": (
+        True, BINARY, {"labels": torch.tensor([0.0, 1.0, 2.0])}, TypeError, "int64 tensor"
+    ),
+    "labels a list": (True, BINARY, {"labels": [0, 1, 2]}, TypeError, "int64 tensor"),
+    "label 10": (
+        True, BINARY, {"labels": torch.tensor([0, 1, 10])}, ValueError, r"indices in 0\.\.9"
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_NLL)
+def test_nll_checks_its_inputs(case):
+    conditional, x, kwargs, error, match = BAD_NLL[case]
+    model = (vae.ConditionalVAE if conditional else vae.VAE)(z_dim=2, widths=(4, 8), hidden=8)
+    with pytest.raises(error, match=match):
+        model.nll(x, k=2, **kwargs)

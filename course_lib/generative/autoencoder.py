@@ -12,6 +12,7 @@ one: ``autoencoder_step(..., noise_std=0.5)``. It is the bridge to chapter 08.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +25,10 @@ from course_lib.scratch import conv_transpose_output_size  # noqa: F401 (chapter
 from course_lib.train import train
 
 
+def _what(t: object) -> str:
+    return f"a {t.dtype} tensor" if isinstance(t, torch.Tensor) else type(t).__name__
+
+
 def nyquist_energy(images: torch.Tensor) -> torch.Tensor:
     """The fraction of each image's energy at the highest spatial frequencies, where a
     checkerboard pattern (+ - + - ...) lives: ``N x C x H x W -> N``.
@@ -31,6 +36,8 @@ def nyquist_energy(images: torch.Tensor) -> torch.Tensor:
     With ``X = FFT2(x - mean)``, it is the energy of the frequencies whose row or column index
     is the Nyquist one (``H/2`` or ``W/2``), divided by the total energy.
     """
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point():
+        raise TypeError(f"images must be a float tensor N x C x H x W, got {_what(images)}")
     if images.ndim != 4 or images.shape[-1] % 2 or images.shape[-2] % 2:
         raise ValueError(f"images must be N x C x H x W with even H and W, got {images.shape}")
     x = images - images.mean(dim=(-2, -1), keepdim=True)
@@ -93,6 +100,12 @@ class ConvAutoencoder(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``N x z_dim -> N x 1 x 28 x 28`` logits."""
+        if not isinstance(z, torch.Tensor) or not z.is_floating_point():
+            raise TypeError(f"z must be a float tensor N x {self.z_dim}, got {_what(z)}")
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(
+                f"z must have shape N x {self.z_dim} (N x z_dim), got {tuple(z.shape)}"
+            )
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -110,15 +123,37 @@ class ConvAutoencoder(nn.Module):
 
 def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy between the decoder's logits and the target intensities in [0, 1],
-    summed over the pixels and averaged over the batch (nats per image)."""
+    summed over the pixels and averaged over the batch (nats per image).
+
+    ``logits``, ``target``: float tensors of one shape ``N x ...`` (``N x 1 x 28 x 28``)."""
+    for name, t in (("logits", logits), ("target", target)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise TypeError(f"{name} must be a float tensor N x 1 x 28 x 28, got {_what(t)}")
+    if logits.ndim < 2 or target.shape != logits.shape:
+        raise ValueError(
+            f"logits and target must have the same shape N x ... (digits: N x 1 x 28 x 28), got "
+            f"{tuple(logits.shape)} and {tuple(target.shape)}"
+        )
     # L = -sum_i [t_i log p_i + (1 - t_i) log(1 - p_i)],  p = sigmoid(logits)
     return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / len(target)
 
 
 def add_noise(x: torch.Tensor, std: float, generator=None) -> torch.Tensor:
     """``clip(x + std * eps, 0, 1)``, ``eps ~ N(0, 1)``: a noisy digit, as a saved image
-    would be."""
-    eps = torch.randn(x.shape, generator=generator, device=x.device if generator is None else "cpu")
+    would be.
+
+    ``x``: a float tensor of intensities in [0, 1]; ``std``: a number >= 0. With a
+    ``torch.Generator``, ``eps`` is drawn on the generator's device, then moved to ``x``'s (a
+    seeded draw is the same everywhere); without one, on ``x``'s device."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a float tensor of intensities in [0, 1], got {_what(x)}")
+    if isinstance(std, bool) or not isinstance(std, numbers.Real) or not std >= 0:
+        raise ValueError(f"std must be a number >= 0, got {std!r}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    where = x.device if generator is None else generator.device
+    eps = torch.randn(x.shape, generator=generator, device=where)
+    # x_noisy = clip(x + std * eps, 0, 1)
     return (x + std * eps.to(x.device)).clamp(0, 1)
 
 

@@ -34,10 +34,37 @@ from course_lib.train import EMA, train
 # ----------------------------------------------------------------------------- the losses
 
 
+def _what(t: object) -> str:
+    return f"a {t.dtype} tensor" if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def _check_logits(name: str, logits: object) -> None:
+    """Raise unless ``logits`` is a float tensor of one logit per image, ``N`` or ``N x 1``
+    (or a PatchGAN's map, ``N x 1 x H' x W'``: one per patch), ``N >= 1``."""
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
+        raise TypeError(
+            f"{name} must be a float tensor of D's logits, N or N x 1, got {_what(logits)}"
+        )
+    if logits.ndim == 0 or len(logits) == 0 or (logits.ndim > 1 and logits.shape[1] != 1):
+        raise ValueError(
+            f"{name} must hold one logit per image, shape N or N x 1 (a PatchGAN's "
+            f"N x 1 x H' x W': one per patch), N >= 1, got {tuple(logits.shape)}"
+        )
+
+
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """``-V`` for the discriminator, mean over the batch: it wants ``D(x) -> 1``, ``D(G(z)) -> 0``.
 
-    ``real_logits``, ``fake_logits``: ``N`` (or ``N x 1``) logits of ``D``."""
+    ``real_logits``, ``fake_logits``: ``N`` (or ``N x 1``; pix2pix: ``N x 1 x H' x W'``) logits
+    of ``D``, of the same shape apart from the batch size (each term is a mean over its own
+    batch)."""
+    _check_logits("real_logits", real_logits)
+    _check_logits("fake_logits", fake_logits)
+    if real_logits.shape[1:] != fake_logits.shape[1:]:
+        raise ValueError(
+            f"real_logits and fake_logits must have the same shape apart from the batch size "
+            f"(the same D's logits), got {tuple(real_logits.shape)} and {tuple(fake_logits.shape)}"
+        )
     # L_D = -[log D(x) + log(1 - D(G(z)))],  log D = log sigmoid(l), log(1 - D) = log sigmoid(-l)
     return -(F.logsigmoid(real_logits).mean() + F.logsigmoid(-fake_logits).mean())
 
@@ -47,7 +74,9 @@ def generator_loss(fake_logits: torch.Tensor, saturating: bool = False) -> torch
 
     ``saturating=True``: the minimax one, ``log(1 - D(G(z)))``, whose gradient vanishes when
     ``D`` rejects the fakes confidently (early in training). Default: the non-saturating
-    ``-log D(G(z))`` of the GAN paper, with the same fixed point and strong early gradients."""
+    ``-log D(G(z))`` of the GAN paper, with the same fixed point and strong early gradients.
+    ``fake_logits``: ``N`` or ``N x 1`` (pix2pix: ``N x 1 x H' x W'``)."""
+    _check_logits("fake_logits", fake_logits)
     if saturating:
         # L_G = log(1 - D(G(z)))
         return F.logsigmoid(-fake_logits).mean()
@@ -118,30 +147,53 @@ def r1_penalty(real: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
     are, so that it cannot grow arbitrarily confident and the game converges.
 
     ``real``: the ``N x 1 x 28 x 28`` input D saw, with ``requires_grad``;
-    ``real_logits``: ``N``."""
-    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    ``real_logits``: ``N``, computed from it by D."""
+    if not isinstance(real, torch.Tensor) or not real.requires_grad:
+        raise ValueError(
+            "real must require gradients: call real.requires_grad_(True) before D sees it (R1 "
+            "differentiates D's logits with respect to the real images)"
+        )
+    if not isinstance(real_logits, torch.Tensor) or not real_logits.requires_grad:
+        raise ValueError(
+            "real_logits must be D(real), computed with autograd on (not under torch.no_grad)"
+        )
+    if real_logits.ndim == 0 or len(real_logits) != len(real):
+        raise ValueError(
+            f"real_logits must hold one logit per real image, {len(real)}, got "
+            f"shape {tuple(real_logits.shape)}"
+        )
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True, allow_unused=True)
+    if grad is None:
+        raise ValueError("real_logits do not depend on real: compute them as D(real)")
     # R1 = ||d l / d x||^2, averaged over the batch
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
 def translate(x: torch.Tensor, pixels: int) -> torch.Tensor:
     """Differentiable augmentation (Zhao et al. 2020, DiffAugment): shift each image of
-    ``x`` (``N x 1 x H x W`` in tanh's [-1, 1]) by whole pixels in ``[-pixels, pixels]`` along
-    each axis, black (-1) filling in.
+    ``x`` (``N x C x H x W`` in tanh's [-1, 1]; every channel of an image alike) by whole pixels
+    in ``[-pixels, pixels]`` along each axis (``pixels``: an int >= 0), black (-1) filling in.
 
     Applied to real *and* generated images before D, in both players' updates, it stops D from
     memorising 4,000 digits without teaching G to draw shifted ones (G gets the gradient
     through the shift)."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a float tensor N x C x H x W, got {_what(x)}")
+    if x.ndim != 4:
+        raise ValueError(f"x must have shape N x C x H x W, got {tuple(x.shape)}")
+    if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels < 0:
+        raise ValueError(f"pixels must be an int >= 0, got {pixels!r}")
     if pixels == 0:
         return x
-    n, _, h, w = x.shape
+    n, c, h, w = x.shape
     shifts = torch.randint(-pixels, pixels + 1, (n, 2), device=x.device)
     padded = F.pad(x + 1, (pixels, pixels, pixels, pixels))  # the background is -1 + 1 = 0
     # pick the window [p - dy, p - dy + h) x [p - dx, p - dx + w) of each padded image
     rows = (torch.arange(h, device=x.device) + pixels - shifts[:, 1:2])[:, None, :, None]
     cols = (torch.arange(w, device=x.device) + pixels - shifts[:, 0:1])[:, None, None, :]
     batch = torch.arange(n, device=x.device)[:, None, None, None]
-    return padded[batch, torch.zeros_like(batch), rows, cols] - 1
+    channels = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[batch, channels, rows, cols] - 1
 
 
 class MinibatchStdDev(nn.Module):
@@ -187,8 +239,12 @@ class CourseGenerator(nn.Module):
 class CourseDiscriminator(nn.Module):
     """The course's discriminator: ``N x 1 x 28 x 28`` in [-1, 1] -> ``N`` logits.
 
-    No BatchNorm (a batch-dependent D and the R1 penalty do not mix), a minibatch standard
-    deviation feature before the last convolution, and the projection term when conditional."""
+    No BatchNorm: it normalises every feature with the batch's statistics, so each logit
+    depends on every image of the batch, and R1's gradient (of the summed logits with respect
+    to each real image) picks up cross-sample terms through every layer instead of measuring
+    how D's logit for that image changes with it. The minibatch standard deviation before the
+    last convolution reads the whole batch too, but as one scalar feature and on purpose: it is
+    how D sees a batch that lacks variety. The projection term when conditional."""
 
     def __init__(self, width: int = 64, n_classes: int = 0) -> None:
         super().__init__()
@@ -391,6 +447,8 @@ def fd_monitor(generator: nn.Module, every: int = 1, n: int = 1000, verbose: boo
     samples of ``generator`` (fixed noise; ``n // 10`` per class when conditional) to the
     held-out digits, and the seconds since the hook was made. Logged as ``eval_fd``,
     ``eval_seconds``."""
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be an int >= 1 (epochs), got {every!r}")
     state = {"epoch": 0, "start": time.perf_counter()}
     x_test = digits("test")[0]
     z_dim = generator.net[0].in_features // (2 if generator.embed is not None else 1)
@@ -429,6 +487,15 @@ def train_gan(
     ``max_seconds``, ``checkpoint``). With ``recipe.ema_decay`` the returned generator holds
     the moving average of its weights. ``monitor_every=k``: every k epochs, the Fréchet
     distance of the generator that will be returned (``fd_monitor``) in ``history.epochs``."""
+    if (
+        recipe.conditional
+        and data is not None
+        and not (isinstance(data, tuple | list) and len(data) >= 2)
+    ):
+        raise ValueError(
+            "a conditional recipe trains on (images, labels): pass data=(x, y) with the class of "
+            "each image, not the images alone"
+        )
     seed_everything(recipe.seed)
     model = recipe.build()
     opts = recipe.optimizers(model)

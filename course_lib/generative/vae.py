@@ -32,6 +32,36 @@ from course_lib.train import train
 # ----------------------------------------------------------------------------- the three terms
 
 
+def _what(t: object) -> str:
+    return f"a {t.dtype} tensor" if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def _check_latents(mu: object, logvar: object) -> None:
+    """Raise unless ``mu`` and ``logvar`` are float tensors of one shape ``N x D`` (a ``logvar``
+    of shape ``D`` or ``N x 1`` would broadcast silently)."""
+    for name, t in (("mu", mu), ("logvar", logvar)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise TypeError(f"{name} must be a float tensor N x D, got {_what(t)}")
+    if mu.ndim != 2 or logvar.shape != mu.shape:
+        raise ValueError(
+            f"mu and logvar must have the same shape N x D, got {tuple(mu.shape)} and "
+            f"{tuple(logvar.shape)}"
+        )
+
+
+def _check_logits_and_pixels(logits: object, x: object) -> None:
+    """Raise unless ``logits`` and ``x`` are float tensors of one shape ``N x ...`` (digits:
+    ``N x 1 x 28 x 28``); ``x`` may hold intensities as well as 0/1 pixels."""
+    for name, t in (("logits", logits), ("x", x)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise TypeError(f"{name} must be a float tensor N x 1 x 28 x 28, got {_what(t)}")
+    if logits.ndim < 2 or x.shape != logits.shape:
+        raise ValueError(
+            f"logits and x must have the same shape N x ... (digits: N x 1 x 28 x 28), got "
+            f"{tuple(logits.shape)} and {tuple(x.shape)}"
+        )
+
+
 def reparameterize(
     mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
 ) -> torch.Tensor:
@@ -42,6 +72,7 @@ def reparameterize(
     generator=generator)`` on the generator's device (the CPU by default), then moved to
     ``mu``'s device: a seeded generator gives the same ``z`` everywhere.
     """
+    _check_latents(mu, logvar)
     where = generator.device if generator is not None else torch.device("cpu")
     eps = torch.randn(mu.shape, generator=generator, device=where).to(mu)
     # z = mu + sigma * eps,   sigma = exp(logvar / 2)
@@ -53,12 +84,18 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
     Closed form for two Gaussians, summed over the ``D`` latent dimensions.
     """
+    _check_latents(mu, logvar)
     # KL = 1/2 * sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
 
 
 def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``log p(x | z)`` per example for 0/1 pixels ``x`` and decoder ``logits``: ``N`` nats."""
+    """``log p(x | z)`` per example for 0/1 pixels ``x`` and decoder ``logits``: ``N`` nats.
+
+    ``logits``, ``x``: float tensors of one shape ``N x ...`` (``N x 1 x 28 x 28``). ``x`` is
+    not required to be binary: on intensities in [0, 1] this is minus chapter 04's binary
+    cross-entropy, a loss, no longer the log-likelihood of anything."""
+    _check_logits_and_pixels(logits, x)
     # log p(x|z) = sum_i [x_i log p_i + (1 - x_i) log(1 - p_i)],  p_i = sigmoid(logit_i)
     bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
     return -bce.flatten(1).sum(dim=1)
@@ -72,6 +109,12 @@ def negative_elbo(
 
     ``logits``, ``x``: ``N x 1 x 28 x 28``; ``mu``, ``logvar``: ``N x D``. Returns a scalar.
     """
+    _check_logits_and_pixels(logits, x)
+    _check_latents(mu, logvar)
+    if len(mu) != len(logits):
+        raise ValueError(
+            f"logits and mu must be of the same N images, got {len(logits)} and {len(mu)}"
+        )
     # -ELBO = -log p(x|z) + beta * KL(q(z|x) || p(z)),  averaged over the N images
     return (-bernoulli_log_likelihood(logits, x) + beta * kl_divergence(mu, logvar)).mean()
 
@@ -128,6 +171,24 @@ class VAE(DigitGenerator):
         if labels is None:
             raise ValueError("a conditional VAE needs the labels (N class indices)")
         return torch.cat([h, F.one_hot(labels, self.n_classes).to(h)], dim=1)
+
+    def _check_labels(self, labels: object, n: int) -> None:
+        """Raise unless ``labels`` is what this VAE needs for ``n`` images: ``None`` when it is
+        unconditional, else ``n`` class indices (an int64 tensor, values in 0..n_classes-1)."""
+        if not self.conditional:
+            if labels is not None:
+                raise ValueError("this VAE is unconditional: call it without labels")
+            return
+        if labels is None:
+            raise ValueError("a conditional VAE needs the labels (N class indices)")
+        if not isinstance(labels, torch.Tensor) or labels.dtype != torch.long:
+            raise TypeError(
+                f"labels must be an int64 tensor of N class indices, got {_what(labels)}"
+            )
+        if labels.shape != (n,):
+            raise ValueError(f"labels must have shape (N,) = ({n},), got {tuple(labels.shape)}")
+        if n and (labels.min() < 0 or labels.max() >= self.n_classes):
+            raise ValueError(f"labels must be class indices in 0..{self.n_classes - 1}")
 
     def encode(self, x: torch.Tensor, labels=None) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` (``N x 1 x 28 x 28``) -> ``(mu, logvar)`` of ``q(z | x)``, each ``N x D``."""
@@ -190,12 +251,21 @@ class VAE(DigitGenerator):
 
         a lower bound on ``log p(x)`` that tightens as ``k`` grows (``k = 1``: the ELBO), so
         the returned value is an upper bound on ``-log p(x)``. ``x``: ``N x 1 x 28 x 28`` 0/1
-        pixels. Returns ``N`` values on the CPU; ``generator`` makes the estimate repeatable.
-        ``batch`` images and ``chunk`` of their samples are decoded at a time.
+        pixels (``data.binarize``, ``data.binarized_digits``: nats on grey digits compare with
+        nothing); ``labels``: ``N`` class indices (int64), for a conditional VAE only. Returns
+        ``N`` values on the CPU; ``generator`` makes the estimate repeatable. ``batch`` images
+        and ``chunk`` of their samples are decoded at a time (ints >= 1).
         """
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an int >= 1, got {k!r}")
+        for name, v in (("k", k), ("batch", batch), ("chunk", chunk)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
         check_digit_images(x)
+        if torch.any((x != 0) & (x != 1)):
+            raise ValueError(
+                "x must hold 0/1 pixels: binarise the digits with course_lib.data.binarize (held "
+                "out: data.binarized_digits); nats on grey digits compare with nothing"
+            )
+        self._check_labels(labels, len(x))
         was_training = self.training
         self.eval()
         out = []
