@@ -92,6 +92,23 @@ def test_notebooks_are_committed_without_outputs(path):
     assert not dirty, f"{path.name}: cells {dirty} have outputs; run `make strip`"
 
 
+ALL_NOTEBOOKS = NOTEBOOKS + sorted((ROOT / "exercises").rglob("*.ipynb"))
+# "\t" "\b" "\f" "\r" in a notebook's JSON: a LaTeX \tfrac, \beta, \frac, \rho written with one
+# backslash, which renders as a tab, a backspace, ... ("\n" for \nabla shows as "abla")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]|(?<![\w\\])abla|(?<![\w\\])frac\{")
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_notebook_text_has_no_latex_eaten_by_json_escapes(path):
+    nb = json.loads(path.read_text())
+    bad = [
+        (c.get("id", i), CONTROL.search("".join(c["source"])).group())
+        for i, c in enumerate(nb["cells"])
+        if CONTROL.search("".join(c["source"]))
+    ]
+    assert not bad, f"{path.name}: cells (id, what) {bad}: write \\\\tfrac, \\\\nabla in the JSON"
+
+
 def test_notebooks_are_numbered_in_order():
     numbers = [int(p.name[:2]) for p in NOTEBOOKS]
     assert numbers == list(range(len(numbers))), [p.name for p in NOTEBOOKS]
