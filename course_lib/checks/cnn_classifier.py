@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ from course_lib.checks.core import (
     _run_cases,
     _shape,
     _Wrong,
+    switched_off,
 )
 from course_lib.checks.torch_function import TorchCase, check_torch_function
 
@@ -53,38 +53,18 @@ _LIBRARY_LOSSES = [
     (nn.NLLLoss, "forward", "nn.NLLLoss"),
     (nn.LogSoftmax, "forward", "nn.LogSoftmax"),
 ]
-_MISSING = object()
 
 
-@contextmanager
 def library_losses_disabled():
-    """Inside this block, torch's ready-made cross-entropy, log-softmax, NLL loss and
-    log-sum-exp (functions, tensor methods and modules) raise ``LibraryLossUsed``.
+    """Inside this block (``with library_losses_disabled(): ...``), torch's ready-made
+    cross-entropy, log-softmax, NLL loss and log-sum-exp (functions, tensor methods and modules)
+    raise ``LibraryLossUsed``.
 
     The exercise on cross-entropy runs the learner's function in it, in the check and in the
     grader's tests, so that a solution has to compute the loss itself. Everything is put back
     on the way out, also after an error or an interrupt.
     """
-
-    def blocked(name: str) -> Callable:
-        def refuse(*args, **kwargs):
-            raise LibraryLossUsed(name)
-
-        return refuse
-
-    saved = []
-    try:
-        for owner, attr, name in _LIBRARY_LOSSES:
-            if hasattr(owner, attr):
-                saved.append((owner, attr, owner.__dict__.get(attr, _MISSING)))
-                setattr(owner, attr, blocked(name))
-        yield
-    finally:
-        for owner, attr, original in reversed(saved):
-            if original is _MISSING:
-                delattr(owner, attr)  # it was inherited (a method of torch's C tensor base)
-            else:
-                setattr(owner, attr, original)
+    return switched_off(_LIBRARY_LOSSES, LibraryLossUsed)
 
 
 # ----------------------------------------------------------------------------- cross-entropy

@@ -12,7 +12,8 @@ it itself, so that the learner's traceback is short: their cell, then the check.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -316,3 +317,35 @@ def _run(
         return _Wrong([_value_report(case.expected, got)], hint)
 
     return _run_cases(fn, name, cases, run_case, tag_hints)
+
+
+@contextmanager
+def switched_off(
+    table: Sequence[tuple[object, str, str]], error: type[Exception]
+) -> Iterator[None]:
+    """Inside this block, each ``(owner, attribute, name)`` of ``table`` (e.g. ``(F,
+    "pixel_shuffle", "F.pixel_shuffle")``) that exists is replaced by a function that raises
+    ``error(name)``: the check and the grader run a learner's function in it when the task is to
+    write by hand what a library already has. Everything is put back on the way out, also after
+    an error or an interrupt."""
+
+    def blocked(name: str) -> Callable:
+        def refuse(*args, **kwargs):
+            raise error(name)
+
+        return refuse
+
+    missing = object()
+    saved = []
+    try:
+        for owner, attr, name in table:
+            if hasattr(owner, attr):
+                saved.append((owner, attr, owner.__dict__.get(attr, missing)))
+                setattr(owner, attr, blocked(name))
+        yield
+    finally:
+        for owner, attr, original in reversed(saved):
+            if original is missing:
+                delattr(owner, attr)  # it was inherited (e.g. a method of torch's C tensor base)
+            else:
+                setattr(owner, attr, original)

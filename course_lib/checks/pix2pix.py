@@ -10,7 +10,6 @@ The references: ``course_lib.generative.pix2pix.receptive_field`` and ``pix2pix_
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -25,6 +24,7 @@ from course_lib.checks.core import (
     _run_cases,
     _shape,
     _Wrong,
+    switched_off,
 )
 from course_lib.checks.gan import _UNDERFLOW_HINT
 from course_lib.checks.torch_function import TorchCase, check_torch_function
@@ -231,30 +231,14 @@ _LIBRARY_UNETS = [
 ]
 
 
-@contextmanager
 def library_unet_forward_disabled():
-    """Inside this block, ``course_lib.models.UNet.forward`` raises ``LibraryUNetForwardUsed``,
-    so ``unet(x)`` and ``unet.forward(x)`` do, while the U-Net's parts (``unet.down[k]``,
-    ``unet.pool``, ``unet.up[k]``, ``unet.merge[k]``, ``unet.out``) work as usual: the check and
-    the grader run the learner's ``unet_forward`` in it. Everything is put back on the way out,
-    also after an error or an interrupt."""
-
-    def blocked(name: str) -> Callable:
-        def refuse(*args, **kwargs):
-            raise LibraryUNetForwardUsed(name)
-
-        return refuse
-
-    saved = []
-    try:
-        for owner, attr, name in _LIBRARY_UNETS:
-            if hasattr(owner, attr):
-                saved.append((owner, attr, getattr(owner, attr)))
-                setattr(owner, attr, blocked(name))
-        yield
-    finally:
-        for owner, attr, original in reversed(saved):
-            setattr(owner, attr, original)
+    """Inside this block (``with library_unet_forward_disabled(): ...``),
+    ``course_lib.models.UNet.forward`` raises ``LibraryUNetForwardUsed``, so ``unet(x)`` and
+    ``unet.forward(x)`` do, while the U-Net's parts (``unet.down[k]``, ``unet.pool``,
+    ``unet.up[k]``, ``unet.merge[k]``, ``unet.out``) work as usual: the check and the grader run
+    the learner's ``unet_forward`` in it. Everything is put back on the way out, also after an
+    error or an interrupt."""
+    return switched_off(_LIBRARY_UNETS, LibraryUNetForwardUsed)
 
 
 def _unet_mistakes(unet: UNet, x: torch.Tensor) -> list[tuple[str, Callable[[], torch.Tensor]]]:

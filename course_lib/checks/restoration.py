@@ -11,13 +11,12 @@ Wiener deconvolution in the Fourier domain as ``course_lib.restoration.deblur`` 
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.checks.core import _shape, _Wrong
+from course_lib.checks.core import _shape, _Wrong, switched_off
 from course_lib.checks.torch_function import TorchCase, check_torch_function
 from course_lib.restoration import superres
 from course_lib.restoration.deblur import transfer_function
@@ -156,29 +155,13 @@ _LIBRARY_SHUFFLES = [
 ]
 
 
-@contextmanager
 def library_pixel_shuffle_disabled():
-    """Inside this block, torch's ``F.pixel_shuffle``, ``torch.pixel_shuffle``,
-    ``nn.PixelShuffle`` and the course's own ``superres.pixel_shuffle`` raise
-    ``LibraryPixelShuffleUsed``: the check and the grader run the learner's ``pixel_shuffle`` in
-    it. Everything is put back on the way out, also after an error or an interrupt."""
-
-    def blocked(name: str) -> Callable:
-        def refuse(*args, **kwargs):
-            raise LibraryPixelShuffleUsed(name)
-
-        return refuse
-
-    saved = []
-    try:
-        for owner, attr, name in _LIBRARY_SHUFFLES:
-            if hasattr(owner, attr):
-                saved.append((owner, attr, getattr(owner, attr)))
-                setattr(owner, attr, blocked(name))
-        yield
-    finally:
-        for owner, attr, original in reversed(saved):
-            setattr(owner, attr, original)
+    """Inside this block (``with library_pixel_shuffle_disabled(): ...``), torch's
+    ``F.pixel_shuffle``, ``torch.pixel_shuffle``, ``nn.PixelShuffle`` and the course's own
+    ``superres.pixel_shuffle`` raise ``LibraryPixelShuffleUsed``: the check and the grader run the
+    learner's ``pixel_shuffle`` in it. Everything is put back on the way out, also after an error
+    or an interrupt."""
+    return switched_off(_LIBRARY_SHUFFLES, LibraryPixelShuffleUsed)
 
 
 def _shuffle_reference(x: torch.Tensor, r: int) -> torch.Tensor:

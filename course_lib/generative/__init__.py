@@ -17,3 +17,25 @@ Every digit generator is a ``models.DigitGenerator``: ``model.sample(n, labels=N
 generator=None)`` returns ``n x 1 x 28 x 28`` float32 in [0, 1] on the CPU, and
 ``metrics.generator_report(model)`` judges it.
 """
+
+import torch
+
+
+def describe(t: object) -> str:
+    """What ``t`` is, for an error message: ``"a torch.int64 tensor"``, ``"list"``, ..."""
+    return f"a {t.dtype} tensor" if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def check_float_tensors(layout: str, ndim: int | None = None, **tensors: object) -> None:
+    """Raise a TypeError unless each of ``tensors`` is a float tensor, and a ValueError unless
+    they all have one shape, of ``ndim`` dimensions (default: at least 2), ``layout`` naming it
+    in the messages (e.g. ``"N x D"``, ``"N x 1 x 28 x 28"``)."""
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise TypeError(f"{name} must be a float tensor {layout}, got {describe(t)}")
+    shapes = {tuple(t.shape) for t in tensors.values()}
+    first = next(iter(tensors.values()))
+    if len(shapes) > 1 or (first.ndim != ndim if ndim is not None else first.ndim < 2):
+        names = " and ".join(tensors)
+        got = " and ".join(str(tuple(t.shape)) for t in tensors.values())
+        raise ValueError(f"{names} must have the same shape {layout}, got {got}")

@@ -20,13 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.data import check_digit_images, digits
+from course_lib.generative import check_float_tensors, describe
 from course_lib.runtime import seed_everything
 from course_lib.scratch import conv_transpose_output_size  # noqa: F401 (chapter 04's formula)
 from course_lib.train import train
-
-
-def _what(t: object) -> str:
-    return f"a {t.dtype} tensor" if isinstance(t, torch.Tensor) else type(t).__name__
 
 
 def nyquist_energy(images: torch.Tensor) -> torch.Tensor:
@@ -37,7 +34,7 @@ def nyquist_energy(images: torch.Tensor) -> torch.Tensor:
     is the Nyquist one (``H/2`` or ``W/2``), divided by the total energy.
     """
     if not isinstance(images, torch.Tensor) or not images.is_floating_point():
-        raise TypeError(f"images must be a float tensor N x C x H x W, got {_what(images)}")
+        raise TypeError(f"images must be a float tensor N x C x H x W, got {describe(images)}")
     if images.ndim != 4 or images.shape[-1] % 2 or images.shape[-2] % 2:
         raise ValueError(f"images must be N x C x H x W with even H and W, got {images.shape}")
     x = images - images.mean(dim=(-2, -1), keepdim=True)
@@ -101,7 +98,7 @@ class ConvAutoencoder(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``N x z_dim -> N x 1 x 28 x 28`` logits."""
         if not isinstance(z, torch.Tensor) or not z.is_floating_point():
-            raise TypeError(f"z must be a float tensor N x {self.z_dim}, got {_what(z)}")
+            raise TypeError(f"z must be a float tensor N x {self.z_dim}, got {describe(z)}")
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(
                 f"z must have shape N x {self.z_dim} (N x z_dim), got {tuple(z.shape)}"
@@ -126,14 +123,7 @@ def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Ten
     summed over the pixels and averaged over the batch (nats per image).
 
     ``logits``, ``target``: float tensors of one shape ``N x ...`` (``N x 1 x 28 x 28``)."""
-    for name, t in (("logits", logits), ("target", target)):
-        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            raise TypeError(f"{name} must be a float tensor N x 1 x 28 x 28, got {_what(t)}")
-    if logits.ndim < 2 or target.shape != logits.shape:
-        raise ValueError(
-            f"logits and target must have the same shape N x ... (digits: N x 1 x 28 x 28), got "
-            f"{tuple(logits.shape)} and {tuple(target.shape)}"
-        )
+    check_float_tensors("N x ... (digits: N x 1 x 28 x 28)", logits=logits, target=target)
     # L = -sum_i [t_i log p_i + (1 - t_i) log(1 - p_i)],  p = sigmoid(logits)
     return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / len(target)
 
@@ -146,7 +136,7 @@ def add_noise(x: torch.Tensor, std: float, generator=None) -> torch.Tensor:
     ``torch.Generator``, ``eps`` is drawn on the generator's device, then moved to ``x``'s (a
     seeded draw is the same everywhere); without one, on ``x``'s device."""
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a float tensor of intensities in [0, 1], got {_what(x)}")
+        raise TypeError(f"x must be a float tensor of intensities in [0, 1], got {describe(x)}")
     if isinstance(std, bool) or not isinstance(std, numbers.Real) or not std >= 0:
         raise ValueError(f"std must be a number >= 0, got {std!r}")
     if generator is not None and not isinstance(generator, torch.Generator):

@@ -27,6 +27,7 @@ from torch import nn
 
 from course_lib import metrics
 from course_lib.data import digits
+from course_lib.generative import describe
 from course_lib.models import DigitGenerator
 from course_lib.runtime import seed_everything
 from course_lib.train import EMA, train
@@ -34,16 +35,12 @@ from course_lib.train import EMA, train
 # ----------------------------------------------------------------------------- the losses
 
 
-def _what(t: object) -> str:
-    return f"a {t.dtype} tensor" if isinstance(t, torch.Tensor) else type(t).__name__
-
-
 def _check_logits(name: str, logits: object) -> None:
     """Raise unless ``logits`` is a float tensor of one logit per image, ``N`` or ``N x 1``
     (or a PatchGAN's map, ``N x 1 x H' x W'``: one per patch), ``N >= 1``."""
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
         raise TypeError(
-            f"{name} must be a float tensor of D's logits, N or N x 1, got {_what(logits)}"
+            f"{name} must be a float tensor of D's logits, N or N x 1, got {describe(logits)}"
         )
     if logits.ndim == 0 or len(logits) == 0 or (logits.ndim > 1 and logits.shape[1] != 1):
         raise ValueError(
@@ -178,7 +175,7 @@ def translate(x: torch.Tensor, pixels: int) -> torch.Tensor:
     memorising 4,000 digits without teaching G to draw shifted ones (G gets the gradient
     through the shift)."""
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a float tensor N x C x H x W, got {_what(x)}")
+        raise TypeError(f"x must be a float tensor N x C x H x W, got {describe(x)}")
     if x.ndim != 4:
         raise ValueError(f"x must have shape N x C x H x W, got {tuple(x.shape)}")
     if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels < 0:

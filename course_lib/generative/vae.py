@@ -25,6 +25,7 @@ from torch import nn
 
 from course_lib.augment import Compose, RandomRotation, RandomShift
 from course_lib.data import binarize, binarized_digits, check_digit_images, digits
+from course_lib.generative import check_float_tensors, describe
 from course_lib.models import DigitGenerator
 from course_lib.runtime import seed_everything
 from course_lib.train import train
@@ -32,34 +33,16 @@ from course_lib.train import train
 # ----------------------------------------------------------------------------- the three terms
 
 
-def _what(t: object) -> str:
-    return f"a {t.dtype} tensor" if isinstance(t, torch.Tensor) else type(t).__name__
-
-
 def _check_latents(mu: object, logvar: object) -> None:
-    """Raise unless ``mu`` and ``logvar`` are float tensors of one shape ``N x D`` (a ``logvar``
-    of shape ``D`` or ``N x 1`` would broadcast silently)."""
-    for name, t in (("mu", mu), ("logvar", logvar)):
-        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            raise TypeError(f"{name} must be a float tensor N x D, got {_what(t)}")
-    if mu.ndim != 2 or logvar.shape != mu.shape:
-        raise ValueError(
-            f"mu and logvar must have the same shape N x D, got {tuple(mu.shape)} and "
-            f"{tuple(logvar.shape)}"
-        )
+    """``mu`` and ``logvar``: float tensors of one shape ``N x D`` (a ``logvar`` of shape ``D``
+    or ``N x 1`` would broadcast silently)."""
+    check_float_tensors("N x D", ndim=2, mu=mu, logvar=logvar)
 
 
 def _check_logits_and_pixels(logits: object, x: object) -> None:
-    """Raise unless ``logits`` and ``x`` are float tensors of one shape ``N x ...`` (digits:
-    ``N x 1 x 28 x 28``); ``x`` may hold intensities as well as 0/1 pixels."""
-    for name, t in (("logits", logits), ("x", x)):
-        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            raise TypeError(f"{name} must be a float tensor N x 1 x 28 x 28, got {_what(t)}")
-    if logits.ndim < 2 or x.shape != logits.shape:
-        raise ValueError(
-            f"logits and x must have the same shape N x ... (digits: N x 1 x 28 x 28), got "
-            f"{tuple(logits.shape)} and {tuple(x.shape)}"
-        )
+    """``logits`` and ``x``: float tensors of one shape ``N x ...`` (digits: ``N x 1 x 28 x
+    28``); ``x`` may hold intensities as well as 0/1 pixels."""
+    check_float_tensors("N x ... (digits: N x 1 x 28 x 28)", logits=logits, x=x)
 
 
 def reparameterize(
@@ -183,7 +166,7 @@ class VAE(DigitGenerator):
             raise ValueError("a conditional VAE needs the labels (N class indices)")
         if not isinstance(labels, torch.Tensor) or labels.dtype != torch.long:
             raise TypeError(
-                f"labels must be an int64 tensor of N class indices, got {_what(labels)}"
+                f"labels must be an int64 tensor of N class indices, got {describe(labels)}"
             )
         if labels.shape != (n,):
             raise ValueError(f"labels must have shape (N,) = ({n},), got {tuple(labels.shape)}")
