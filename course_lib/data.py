@@ -234,7 +234,7 @@ def patches(
     if not names:
         raise ValueError("no photos to draw patches from")
     images = [photo(name, gray=gray) for name in names]
-    grey = [] if gray else [n for n, im in zip(names, images, strict=True) if im.ndim != 3]
+    grey = [] if gray else [nm for nm, im in zip(names, images, strict=True) if im.ndim != 3]
     if grey:  # photo(name, gray=False) of a grey photo is H x W: no channels to give
         colour = [name for name in _PHOTOS if "colour" in _PHOTOS[name]]
         raise ValueError(

@@ -38,4 +38,4 @@ def check_float_tensors(layout: str, ndim: int | None = None, **tensors: object)
     if len(shapes) > 1 or (first.ndim != ndim if ndim is not None else first.ndim < 2):
         names = " and ".join(tensors)
         got = " and ".join(str(tuple(t.shape)) for t in tensors.values())
-        raise ValueError(f"{names} must have the same shape {layout}, got {got}")
+        raise ValueError(f"{names} must have one and the same shape {layout}, got {got}")

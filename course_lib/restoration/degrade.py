@@ -41,7 +41,7 @@ def _as_batch(image, name: str = "image") -> tuple[torch.Tensor, bool]:
             f"array: pass torch.from_numpy(...)), got a NumPy array of shape {tuple(x.shape)}"
         )
     if x.numel():
-        lo, hi = float(x.min()), float(x.max())
+        lo, hi = (float(v) for v in torch.aminmax(x))
         if not (lo >= 0 and hi <= 1):  # also catches NaN
             raise ValueError(
                 f"{name} must have values in [0, 1] (divide a 0-255 photo by 255), "
