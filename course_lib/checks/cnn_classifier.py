@@ -16,6 +16,7 @@ from torch import nn
 
 from course_lib.checks.core import (
     CheckFailed,
+    SwitchedOff,
     _call,
     _Case,
     _index,
@@ -28,15 +29,10 @@ from course_lib.checks.core import (
 from course_lib.checks.torch_function import TorchCase, check_torch_function
 
 
-class LibraryLossUsed(RuntimeError):
+class LibraryLossUsed(SwitchedOff):
     """Raised, inside ``library_losses_disabled()``, by torch's own cross-entropy pieces."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(
-            f"{name} is switched off here: this exercise asks you to compute the cross-entropy "
-            f"yourself, from exp, log, max, sum and indexing."
-        )
+    task = "compute the cross-entropy yourself, from exp, log, max, sum and indexing."
 
 
 _LIBRARY_LOSSES = [

@@ -319,6 +319,17 @@ def _run(
     return _run_cases(fn, name, cases, run_case, tag_hints)
 
 
+class SwitchedOff(RuntimeError):
+    """Raised, inside ``switched_off``, by a library function that an exercise asks the learner
+    to write by hand; a subclass per exercise says what to do instead (``task``)."""
+
+    task = "write it yourself."
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"{name} is switched off here: this exercise asks you to {self.task}")
+
+
 @contextmanager
 def switched_off(
     table: Sequence[tuple[object, str, str]], error: type[Exception]

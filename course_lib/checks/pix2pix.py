@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from course_lib.checks.core import (
     CheckFailed,
+    SwitchedOff,
     _Case,
     _num,
     _raised,
@@ -214,16 +215,13 @@ def check_pix2pix_loss(pix2pix_loss: Callable, seed: int = 0) -> None:
 # ----------------------------------------------------------------------------- the U-Net
 
 
-class LibraryUNetForwardUsed(RuntimeError):
+class LibraryUNetForwardUsed(SwitchedOff):
     """Raised, inside ``library_unet_forward_disabled()``, by the U-Net's own forward pass."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(
-            f"{name} is switched off here: this exercise asks you to write the forward pass "
-            f"yourself, from the U-Net's parts (unet.down[k], unet.pool, unet.up[k], "
-            f"unet.merge[k], unet.out)."
-        )
+    task = (
+        "write the forward pass yourself, from the U-Net's parts (unet.down[k], unet.pool, "
+        "unet.up[k], unet.merge[k], unet.out)."
+    )
 
 
 _LIBRARY_UNETS = [

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.checks.core import _shape, _Wrong, switched_off
+from course_lib.checks.core import SwitchedOff, _shape, _Wrong, switched_off
 from course_lib.checks.torch_function import TorchCase, check_torch_function
 from course_lib.restoration import superres
 from course_lib.restoration.deblur import transfer_function
@@ -135,15 +135,10 @@ def check_masked_mse(masked_mse: Callable, seed: int = 0) -> None:
 # ----------------------------------------------------------------------------- pixel shuffle
 
 
-class LibraryPixelShuffleUsed(RuntimeError):
+class LibraryPixelShuffleUsed(SwitchedOff):
     """Raised, inside ``library_pixel_shuffle_disabled()``, by a ready-made pixel shuffle."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(
-            f"{name} is switched off here: this exercise asks you to rearrange the values "
-            f"yourself, with reshape and permute (or loops)."
-        )
+    task = "rearrange the values yourself, with reshape and permute (or loops)."
 
 
 _LIBRARY_SHUFFLES = [
