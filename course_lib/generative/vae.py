@@ -439,8 +439,8 @@ class VAERecipe:
 # The recipes of the shipped weights `vae` and `cvae` (python -m course_lib.weights build vae)
 # (chosen on a validation split of 500 of the training digits, then trained on all 4,000)
 VAE_RECIPE = VAERecipe(
-    z_dim=32, widths=(32, 64), hidden=256, steps=27_000, batch_size=128, lr=2e-3, cosine=True,
-    warmup_steps=2700, samples=3, rotation=8.0, shift=1,
+    z_dim=32, widths=(32, 64), hidden=256, steps=30_000, batch_size=128, lr=2e-3, cosine=True,
+    warmup_steps=3000, samples=3, rotation=8.0, shift=1,
 )  # fmt: skip
 CVAE_RECIPE = dataclasses.replace(
     VAE_RECIPE, conditional=True, steps=15_000, warmup_steps=1500, samples=1
