@@ -20,6 +20,7 @@ from course_lib.restoration import (
     degrade,
     denoise,
     inpaint,
+    mean_log_error,
     superres,
     symmetry,
 )
@@ -264,6 +265,25 @@ def test_denoiser_training_lowers_the_loss_and_pairs_are_seeded():
     (y2, _), _ = denoise.noisy_pairs(25)
     np.testing.assert_array_equal(y1, y2)
     assert metrics.psnr(model.restore(y1), x1) > metrics.psnr(y1, x1)
+
+
+@pytest.mark.parametrize("log", [False, True], ids=["mean MSE", "mean log MSE"])
+def test_denoising_loss_is_the_error_of_the_predicted_noise(log):
+    model = denoise.DnCNN(3, 4)
+    clean = torch.rand(3, 1, 16, 16)
+    sigma = torch.tensor([0.0, 15.0, 50.0])
+    torch.manual_seed(1)
+    loss = denoise.denoising_loss(model, clean, sigma, log=log)
+    torch.manual_seed(1)  # the same noise, drawn again
+    noisy = degrade.add_gaussian_noise(clean, sigma)
+    # || x_hat - x ||^2 = || f(y) - (y - x) ||^2, per patch
+    per_patch = ((model.body(noisy) - (noisy - clean)) ** 2).mean(dim=(1, 2, 3))
+    expected = torch.log(per_patch + 1e-5).mean() if log else per_patch.mean()
+    torch.testing.assert_close(loss, expected, msg=lambda m: f"log={log}: {m}")
+    with pytest.raises(ValueError, match="one error per patch"):
+        mean_log_error(per_patch[:, None])
+    with pytest.raises(TypeError, match="tensor"):
+        mean_log_error([0.1, 0.2])
 
 
 @pytest.mark.parametrize("k", range(8))

@@ -24,7 +24,13 @@ from torch import nn
 from course_lib import metrics
 from course_lib.data import patches, photo
 from course_lib.models import ResUNet
-from course_lib.restoration import apply_fully_convolutional, as_photo, check_photo, fit
+from course_lib.restoration import (
+    apply_fully_convolutional,
+    as_photo,
+    check_photo,
+    fit,
+    mean_log_error,
+)
 from course_lib.restoration.degrade import random_mask, scribble_mask
 from course_lib.runtime import seed_everything
 
@@ -190,7 +196,7 @@ def train_inpainter(recipe: InpaintRecipe, progress: bool = True, device="cpu", 
         # mean over patches of log(masked MSE): the mean PSNR, up to a factor -10 / ln 10;
         # smooth patches, whose errors are small, then count as much as textured ones
         per_patch = [masked_mse(o, t, k) for o, t, k in zip(out, x, m, strict=True)]
-        return torch.log(torch.stack(per_patch) + 1e-5).mean()
+        return mean_log_error(torch.stack(per_patch))
 
     return fit(model, loss_fn, (clean, masks, guesses), recipe, desc="inpainter",
                device=device, progress=progress, **train_kwargs)  # fmt: skip
