@@ -102,10 +102,9 @@ def denoising_loss(
     255) to ``clean`` (``N x 1 x P x P``), denoise, compare. Equal to the error of the
     predicted noise, ``|| f(y) - (y - x) ||^2``: residual learning.
 
-    ``log=True``: the mean over patches of the log of each patch's squared error instead, that
-    is the mean PSNR up to a factor ``-10 / ln 10``. With the plain mean, the patches with the
-    most noise have the largest errors and take most of the gradient of a blind denoiser; with
-    the log, a gain of 0.1 dB counts the same at every noise level."""
+    ``log=True``: the mean over patches of the log of each patch's squared error instead
+    (``restoration.mean_log_error``): the patches with the most noise no longer take most of
+    the gradient of a blind denoiser."""
     noisy = add_gaussian_noise(clean, sigma)  # clipped, fresh noise from the global RNG
     if not log:
         return F.mse_loss(model(noisy), clean)

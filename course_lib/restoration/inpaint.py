@@ -193,8 +193,7 @@ def train_inpainter(recipe: InpaintRecipe, progress: bool = True, device="cpu", 
         out = model(x, m, g)
         if not recipe.log_loss:
             return masked_mse(out, x, m)
-        # mean over patches of log(masked MSE): the mean PSNR, up to a factor -10 / ln 10;
-        # smooth patches, whose errors are small, then count as much as textured ones
+        # mean over patches of log(masked MSE): smooth patches count as much as textured ones
         per_patch = [masked_mse(o, t, k) for o, t, k in zip(out, x, m, strict=True)]
         return mean_log_error(torch.stack(per_patch))
 
