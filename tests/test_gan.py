@@ -10,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from course_lib.data import digits
 from course_lib.generative import gan
 
 
@@ -119,6 +120,50 @@ def test_course_recipe_step_logs_r1_and_trains_with_the_shift():
     model, history = gan.train_gan(recipe, progress=False)
     assert len(history.steps) == 3 and history.steps[-1]["r1"] > 0
     assert not model.training
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_lazy_r1_is_added_every_k_th_step_with_k_times_the_weight(every, monkeypatch):
+    recipe = gan.GANRecipe(architecture="course", z_dim=8, width=8, steps=6, batch_size=8,
+                           r1_gamma=1.0, r1_every=every)  # fmt: skip
+    _, history = gan.train_gan(recipe, progress=False)
+    logged = [t for t, s in enumerate(history.steps) if "r1" in s]
+    assert logged == list(range(0, 6, every)), f"r1_every={every}: R1 at steps {logged}"
+    # the weight: on a step with R1, loss_d = the logistic loss + gamma / 2 * k * R1
+    torch.manual_seed(0)
+    model = recipe.build()
+    opts = recipe.optimizers(model)
+    seen = {}
+    original = gan.discriminator_loss
+    monkeypatch.setattr(
+        gan, "discriminator_loss", lambda r, f: seen.setdefault("bce", original(r, f))
+    )
+    logs = recipe.step(model, opts)((digits("train")[0][:8],))
+    expected = seen["bce"].item() + 1.0 / 2 * every * logs["r1"]
+    assert logs["loss_d"] == pytest.approx(expected, rel=1e-5), (every, logs, expected)
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_fresh_noise_runs_the_generator_twice_per_step_and_reuse_once(fresh):
+    recipe = gan.GANRecipe(architecture="course", z_dim=8, width=8, batch_size=8, fresh_noise=fresh)
+    model = recipe.build()
+    opts = recipe.optimizers(model)
+    calls = []
+    model.generator.register_forward_hook(lambda *_: calls.append(1))
+    step = recipe.step(model, opts)
+    before = [p.detach().clone() for p in model.generator.parameters()]
+    step((digits("train")[0][:8],))
+    assert len(calls) == (2 if fresh else 1), f"fresh_noise={fresh}: {len(calls)} forward passes"
+    moved = any(
+        not torch.equal(a, b) for a, b in zip(before, model.generator.parameters(), strict=True)
+    )
+    assert moved, f"fresh_noise={fresh}: the generator did not learn"
+
+
+def test_r1_every_must_be_a_positive_int():
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match="r1_every must be an int >= 1"):
+            gan.GANRecipe(r1_every=bad)
 
 
 def test_recipes_are_reproducible_on_the_cpu():
