@@ -49,18 +49,37 @@ def load_judge(device: str | torch.device = "cpu", path: str | Path = WEIGHTS) -
     return _load(str(path), str(torch.device(device)))
 
 
+def as_judge(judge) -> DigitCNN:
+    """``judge``, or the shipped judge when it is None."""
+    if judge is None:
+        return load_judge()
+    if not isinstance(judge, DigitCNN):
+        raise TypeError(
+            f"judge must be a DigitCNN (e.g. train_classifier's model), got {type(judge).__name__}"
+        )
+    return judge
+
+
 @torch.no_grad()
-def judge_features(images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def judge_features(images: torch.Tensor, batch_size: int = 500, judge: DigitCNN | None = None):
     """The judge's 512 penultimate-layer features of ``N x 1 x 28 x 28`` images in [0, 1],
-    computed on the CPU in batches; returns ``N x 512``."""
-    judge = load_judge()
+    computed on the CPU in batches; returns ``N x 512``. ``judge`` replaces the shipped judge
+    (another classifier of the same architecture, e.g. one trained with another seed)."""
+    judge = as_judge(judge)
     images = images.detach().float().cpu()
     return torch.cat(
         [judge.features(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
     )
 
 
+def test_features(judge: DigitCNN | None = None) -> torch.Tensor:
+    """The judge's features of the 1,000 held-out test digits (for the shipped judge computed
+    once per process)."""
+    if judge is None:
+        return _shipped_test_features()
+    return judge_features(digits("test")[0], judge=as_judge(judge))
+
+
 @lru_cache(maxsize=1)
-def test_features() -> torch.Tensor:
-    """The judge's features of the 1,000 held-out test digits (computed once per process)."""
+def _shipped_test_features() -> torch.Tensor:
     return judge_features(digits("test")[0])

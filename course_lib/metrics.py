@@ -18,7 +18,8 @@ import skimage.metrics
 import torch
 
 from course_lib.data import check_digit_images
-from course_lib.judge import judge_features, load_judge, test_features
+from course_lib.judge import as_judge, judge_features, test_features
+from course_lib.models import DigitCNN
 
 
 def _labels(a, name: str) -> np.ndarray:
@@ -217,7 +218,9 @@ def _check_images(images, name: str) -> torch.Tensor:
     return images.float().clamp(0, 1)
 
 
-def frechet_distance(images_a: torch.Tensor, images_b: torch.Tensor) -> float:
+def frechet_distance(
+    images_a: torch.Tensor, images_b: torch.Tensor, judge: DigitCNN | None = None
+) -> float:
     """Fréchet distance between two sets of digit images in the judge's feature space
     (its 512 penultimate-layer activations). Lower is more alike; about 6-10 between the
     course's training and test digits. Use a few hundred images or more in each set: with
@@ -225,10 +228,11 @@ def frechet_distance(images_a: torch.Tensor, images_b: torch.Tensor) -> float:
 
     Args:
         images_a, images_b: ``N x 1 x 28 x 28`` tensors in [0, 1] (sizes may differ).
+        judge: a ``DigitCNN`` whose features to use instead of the shipped judge's.
     """
     a = _check_images(images_a, "images_a")
     b = _check_images(images_b, "images_b")
-    return frechet_distance_features(judge_features(a), judge_features(b))
+    return frechet_distance_features(judge_features(a, judge=judge), judge_features(b, judge=judge))
 
 
 def _draw(model, n: int, generator: torch.Generator | None):
@@ -248,7 +252,11 @@ def _draw(model, n: int, generator: torch.Generator | None):
 
 
 def generator_report(
-    images, requested_labels=None, n: int = 1000, generator: torch.Generator | None = None
+    images,
+    requested_labels=None,
+    n: int = 1000,
+    generator: torch.Generator | None = None,
+    judge: DigitCNN | None = None,
 ) -> dict[str, float]:
     """What the judge thinks of a batch of generated digits, or of a generator.
 
@@ -259,6 +267,8 @@ def generator_report(
             when it is conditional), repeatably with ``generator``.
         requested_labels: for images from a conditional generator, the class asked for per
             image (``N``).
+        judge: a ``DigitCNN`` to judge with instead of the shipped judge (e.g. one trained
+            with another seed: ``benchmarks/bench_judges.py``).
 
     Returns:
         dict with ``n``; ``accuracy`` (judge agrees with the requested class; only with
@@ -275,9 +285,9 @@ def generator_report(
             )
         images, requested_labels = _draw(images, n, generator)
     x = _check_images(images, "images")
-    judge = load_judge()
+    judge = as_judge(judge)
     with torch.no_grad():
-        feats = judge_features(x)
+        feats = judge_features(x, judge=judge)
         probs = torch.softmax(judge.head(feats), dim=1)
     pred = probs.argmax(1)
     hist = torch.bincount(pred, minlength=10).double() / len(pred)
@@ -287,7 +297,7 @@ def generator_report(
         "coverage": int((hist >= 0.02).sum()),
         "entropy": float(-(nz * nz.log()).sum()) + 0.0,  # + 0.0 turns -0.0 into 0.0
         "confidence": float(probs.max(1).values.mean()),
-        "fid_test": frechet_distance_features(feats, test_features()),
+        "fid_test": frechet_distance_features(feats, test_features(judge)),
         "class_histogram": [round(float(h), 4) for h in hist],
     }
     if requested_labels is not None:

@@ -94,3 +94,51 @@ def test_bad_images_say_what_to_fix(images, error, words):
 def test_requested_labels_must_match_in_length():
     with pytest.raises(ValueError, match="3 entries for 10 images"):
         metrics.generator_report(torch.rand(10, 1, 28, 28), requested_labels=[1, 2, 3])
+
+
+@pytest.fixture(scope="module")
+def other_judge():
+    """A second judge: the judge's architecture with other (here untrained, seeded) weights."""
+    torch.manual_seed(1)
+    return JUDGE.build().eval().requires_grad_(False)
+
+
+def test_the_shipped_judge_passed_explicitly_changes_nothing(sets):
+    shipped = judge.load_judge()
+    test = data.digits("test")[0]
+    assert torch.equal(judge.test_features(shipped), judge.test_features())
+    default = metrics.frechet_distance(sets["train"], test)
+    explicit = metrics.frechet_distance(sets["train"], test, judge=shipped)
+    assert explicit == pytest.approx(default, rel=1e-9), (explicit, default)
+    assert metrics.generator_report(sets["train"], judge=shipped) == metrics.generator_report(
+        sets["train"]
+    )
+
+
+def test_another_judge_measures_with_its_own_features(sets, other_judge):
+    x = sets["train"][:200]
+    ours, theirs = judge.judge_features(x), judge.judge_features(x, judge=other_judge)
+    assert theirs.shape == ours.shape == (200, 512)
+    assert torch.equal(theirs, other_judge.features(x)), "features of the judge passed"
+    assert not torch.allclose(theirs, ours), "another judge's features equal the shipped ones"
+    report = metrics.generator_report(sets["train"], judge=other_judge)
+    expected = metrics.frechet_distance_features(
+        other_judge.features(sets["train"]), other_judge.features(data.digits("test")[0])
+    )
+    assert report["fid_test"] == pytest.approx(expected, rel=1e-6), (report["fid_test"], expected)
+    pred = other_judge(sets["train"]).argmax(1)
+    hist = torch.bincount(pred, minlength=10).double() / len(pred)
+    assert report["class_histogram"] == pytest.approx(hist.tolist(), abs=1e-4)
+
+
+@pytest.mark.parametrize("bad", ["judge", torch.nn.Linear(784, 10)])
+def test_a_judge_that_is_not_a_digit_cnn_is_refused(bad):
+    x = torch.rand(10, 1, 28, 28)
+    for call in (
+        lambda: judge.judge_features(x, judge=bad),
+        lambda: judge.test_features(bad),
+        lambda: metrics.frechet_distance(x, x, judge=bad),
+        lambda: metrics.generator_report(x, judge=bad),
+    ):
+        with pytest.raises(TypeError, match="judge must be a DigitCNN"):
+            call()
