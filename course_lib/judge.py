@@ -50,13 +50,17 @@ def load_judge(device: str | torch.device = "cpu", path: str | Path = WEIGHTS) -
 
 
 def as_judge(judge) -> DigitCNN:
-    """``judge``, or the shipped judge when it is None."""
+    """``judge`` (a ``DigitCNN`` in eval mode on the CPU), or the shipped judge when it is
+    None."""
     if judge is None:
         return load_judge()
     if not isinstance(judge, DigitCNN):
         raise TypeError(
             f"judge must be a DigitCNN (e.g. train_classifier's model), got {type(judge).__name__}"
         )
+    if judge.training:
+        raise ValueError("judge must be in eval mode (call judge.eval()): in training mode its "
+                         "dropout makes the verdicts random")  # fmt: skip
     return judge
 
 

@@ -142,3 +142,13 @@ def test_a_judge_that_is_not_a_digit_cnn_is_refused(bad):
     ):
         with pytest.raises(TypeError, match="judge must be a DigitCNN"):
             call()
+
+
+def test_a_judge_in_training_mode_is_refused(other_judge):
+    x = torch.rand(10, 1, 28, 28)
+    other_judge.train()
+    try:
+        with pytest.raises(ValueError, match="eval mode"):
+            metrics.generator_report(x, judge=other_judge)
+    finally:
+        other_judge.eval()
