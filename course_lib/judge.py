@@ -81,7 +81,7 @@ def test_features(judge: DigitCNN | None = None) -> torch.Tensor:
     once per process)."""
     if judge is None or judge is load_judge():  # load_judge() gives the same (cached) model
         return _shipped_test_features()
-    return judge_features(digits("test")[0], judge=as_judge(judge))
+    return judge_features(digits("test")[0], judge=judge)  # judge_features checks it
 
 
 @lru_cache(maxsize=1)
