@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch.distributions import Bernoulli, Normal
+from torch.distributions import Bernoulli, Categorical, Independent, MixtureSameFamily, Normal
 
 from course_lib import metrics
 from course_lib.data import digits
@@ -261,12 +261,100 @@ def test_recipes_are_frozen():
             recipe.seed = 1
 
 
+def torch_prior(model: vae.VAE):
+    """``p(z)`` of ``model`` as a torch.distributions object: N(0, I) or the learned mixture."""
+    if not model.prior_components:
+        return Independent(Normal(torch.zeros(model.z_dim), 1.0), 1)
+    scale = (0.5 * model.prior_logvars).exp()
+    return MixtureSameFamily(
+        Categorical(logits=model.prior_logits), Independent(Normal(model.prior_means, scale), 1)
+    )
+
+
+def learned_prior(model: vae.VAE) -> vae.VAE:
+    """``model``'s mixture prior moved away from its start (different means, variances and
+    weights per component), so that a test cannot pass on the initial values."""
+    with torch.no_grad():
+        model.prior_means.normal_(0.0, 1.5)
+        model.prior_logvars.uniform_(-1.5, 0.5)
+        model.prior_logits.normal_(0.0, 1.0)
+    return model
+
+
+@pytest.mark.parametrize("components", [0, 1, 5])
+def test_learned_prior_log_density_and_samples_match_torch_distributions(components):
+    torch.manual_seed(0)
+    model = vae.VAE(z_dim=3, widths=(4, 8), hidden=16, prior_components=components)
+    if components:
+        learned_prior(model)
+    z = 2 * torch.randn(7, 2, 3)  # any leading shape
+    ref = torch_prior(model).log_prob(z)
+    err = (model.log_prior(z) - ref).abs().max().item()
+    assert err < 1e-4, f"C={components}: log p(z) off by {err:.3g}"
+    a = model.sample_prior(20000, torch.Generator().manual_seed(1))
+    b = model.sample_prior(20000, torch.Generator().manual_seed(1))
+    assert a.shape == (20000, 3) and torch.equal(a, b), "a seeded draw must repeat"
+    # the samples have the prior's mean and covariance (20,000 draws: within ~0.05)
+    with torch.no_grad():
+        ref_draws = torch_prior(model).sample((200000,))
+    for name, ours, theirs in (
+        ("mean", a.mean(0), ref_draws.mean(0)),
+        ("covariance", a.T.cov(), ref_draws.T.cov()),
+    ):
+        err = (ours - theirs).abs().max().item()
+        assert err < 0.08, f"C={components}: the samples' {name} off by {err:.3g}"
+
+
+def test_learned_prior_kl_is_the_one_sample_estimate_and_the_closed_form_without_it():
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(4, 3), torch.randn(4, 3)
+    z = vae.reparameterize(mu, logvar)
+    standard = vae.VAE(z_dim=3, widths=(4, 8), hidden=16)
+    assert torch.equal(standard.kl(mu, logvar, z), vae.kl_divergence(mu, logvar))
+    mixture = learned_prior(vae.VAE(z_dim=3, widths=(4, 8), hidden=16, prior_components=4))
+    with torch.no_grad():
+        ref = Independent(Normal(mu, (0.5 * logvar).exp()), 1).log_prob(z)
+        ref = ref - torch_prior(mixture).log_prob(z)
+    err = (mixture.kl(mu, logvar, z) - ref).abs().max().item()
+    assert err < 1e-4, f"log q(z|x) - log p(z) off by {err:.3g}"
+    # one component at N(0, I): the estimate averages to the closed form
+    one = vae.VAE(z_dim=3, widths=(4, 8), hidden=16, prior_components=1)
+    with torch.no_grad():
+        one.prior_means.zero_()
+        zs = vae.reparameterize(mu.repeat(20000, 1), logvar.repeat(20000, 1))
+        mean = one.kl(mu.repeat(20000, 1), logvar.repeat(20000, 1), zs).view(20000, 4).mean(0)
+    err = (mean - vae.kl_divergence(mu, logvar)).abs().max().item()
+    assert err < 0.1, f"the one-sample KL's mean is off the closed form by {err:.3g} nats"
+
+
+def test_learned_prior_is_learned_and_checked():
+    torch.manual_seed(0)
+    model = vae.VAE(z_dim=3, widths=(4, 8), hidden=16, prior_components=2)
+    x = torch.bernoulli(torch.full((4, 1, 28, 28), 0.3))
+    terms = model.loss(x, beta=0.5)
+    assert torch.isclose(terms["loss"], terms["reconstruction"] + 0.5 * terms["kl"])
+    terms["loss"].backward()
+    for name in ("prior_means", "prior_logvars", "prior_logits"):
+        grad = getattr(model, name).grad
+        assert grad is not None and grad.abs().sum() > 0, f"no gradient reaches {name}"
+    recipe = vae.VAERecipe(z_dim=3, widths=(4, 8), hidden=16, prior_components=3)
+    assert recipe.build().prior_means.shape == (3, 3)
+    assert dataclasses.replace(recipe, conditional=True).build().prior_components == 3
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="prior_components must be an int >= 0"):
+            vae.VAE(prior_components=bad)
+
+
+@pytest.mark.parametrize("components", [0, 3])
 @pytest.mark.parametrize("conditional", [False, True])
-def test_importance_weighted_nll_matches_torch_distributions(conditional):
+def test_importance_weighted_nll_matches_torch_distributions(conditional, components):
     """The same draws, weighed with torch.distributions:
     -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x)."""
     torch.manual_seed(0)
-    model = (vae.ConditionalVAE if conditional else vae.VAE)(z_dim=3, widths=(4, 8), hidden=16)
+    cls = vae.ConditionalVAE if conditional else vae.VAE
+    model = cls(z_dim=3, widths=(4, 8), hidden=16, prior_components=components)
+    if components:
+        learned_prior(model)
     x = torch.bernoulli(torch.full((5, 1, 28, 28), 0.3))
     labels = torch.tensor([0, 3, 9, 1, 1]) if conditional else None
     k = 7
@@ -283,19 +371,33 @@ def test_importance_weighted_nll_matches_torch_distributions(conditional):
         logits = model.decode(z.reshape(-1, 3), lab).view(k, 5, 1, 28, 28)
         log_w = (
             Bernoulli(logits=logits).log_prob(x).flatten(2).sum(-1)
-            + Normal(0.0, 1.0).log_prob(z).sum(-1)
+            + torch_prior(model).log_prob(z)
             - Normal(mu, std).log_prob(z).sum(-1)
         )
         ref = -(torch.logsumexp(log_w, 0) - torch.log(torch.tensor(float(k))))
+        # the held-out -ELBO: one z per image, from its seeded generator (seed 0)
+        z0 = mu + std * torch.randn(mu.shape, generator=torch.Generator().manual_seed(0))
+        q0 = Independent(Normal(mu, std), 1)
+        kl = (  # the closed form for N(0, I), else log q(z|x) - log p(z) at z
+            torch.distributions.kl_divergence(q0, torch_prior(model)) if not components
+            else q0.log_prob(z0) - torch_prior(model).log_prob(z0)
+        )  # fmt: skip
+        rec = -Bernoulli(logits=model.decode(z0, labels)).log_prob(x).flatten(1).sum(1)
+        ref_nelbo = (rec + kl).mean().item()
+    nelbo = vae.held_out_negative_elbo(model, x, labels)
     err = (ours - ref).abs().max().item()
-    assert err < 1e-3, f"conditional={conditional}: max error {err:.3g} nats"
+    assert err < 1e-3, f"conditional={conditional}, C={components}: max error {err:.3g} nats"
+    assert nelbo == pytest.approx(ref_nelbo, abs=1e-3), (conditional, components)
     with pytest.raises(ValueError, match="k must be an int >= 1"):
         model.nll(x, k=0, labels=labels)
 
 
-def test_importance_weighted_training_loss_is_the_bound_and_needs_beta_one():
+@pytest.mark.parametrize("components", [0, 3])
+def test_importance_weighted_training_loss_is_the_bound_and_needs_beta_one(components):
     torch.manual_seed(0)
-    model = vae.VAE(z_dim=3, widths=(4, 8), hidden=16)
+    model = vae.VAE(z_dim=3, widths=(4, 8), hidden=16, prior_components=components)
+    if components:
+        learned_prior(model)
     x = torch.bernoulli(torch.full((4, 1, 28, 28), 0.3))
     torch.manual_seed(5)
     iw = model.loss(x, samples=6)["loss"]
@@ -305,11 +407,11 @@ def test_importance_weighted_training_loss_is_the_bound_and_needs_beta_one():
     z = mu.repeat(6, 1) + (0.5 * logvar.repeat(6, 1)).exp() * eps
     log_w = (
         Bernoulli(logits=model.decode(z)).log_prob(x.repeat(6, 1, 1, 1)).flatten(1).sum(1)
-        + Normal(0.0, 1.0).log_prob(z).sum(1)
+        + torch_prior(model).log_prob(z)
         - Normal(mu.repeat(6, 1), (0.5 * logvar.repeat(6, 1)).exp()).log_prob(z).sum(1)
     ).view(6, 4)
     ref = -(torch.logsumexp(log_w, 0) - torch.log(torch.tensor(6.0))).mean()
-    assert torch.isclose(iw, ref, atol=1e-3), (iw.item(), ref.item())
+    assert torch.isclose(iw, ref, atol=1e-3), (components, iw.item(), ref.item())
     iw.backward()  # it trains: gradients reach the encoder
     assert model.to_stats[0].weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="needs beta = 1"):

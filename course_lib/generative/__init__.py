@@ -6,7 +6,8 @@ Each module holds its network(s), its loss, its sampler, its step function for
     autoencoder   chapter 04  ConvAutoencoder, reconstruction_loss, nyquist_energy, the denoising
                               step, AutoencoderRecipe (an autoencoder is not a generator)
     vae           chapter 05  VAE, ConditionalVAE, reparameterize, kl_divergence, negative_elbo,
-                              nll (importance-weighted), VAERecipe, VAE_RECIPE, CVAE_RECIPE,
+                              nll (importance-weighted), a learned mixture prior
+                              (prior_components), VAERecipe, VAE_RECIPE, CVAE_RECIPE,
                               ExPostPrior (samples from a mixture fitted to the codes)
     gan           chapters 06-07  GAN, ConditionalGAN, the losses, gan_step, GANRecipe
     pix2pix       chapter 10  Pix2Pix (U-Net generator, PatchGAN), pix2pix_loss, pix2pix_step,

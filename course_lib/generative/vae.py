@@ -8,6 +8,9 @@ approximates the posterior. Training maximises the evidence lower bound (ELBO):
 
 so the loss is the negative ELBO, in nats per image. ``ConditionalVAE`` is the same model given
 the digit's class as well (Sohn et al. 2015), so that ``sample(n, labels)`` draws chosen digits.
+With ``prior_components = C > 0`` the prior is no longer fixed: ``p(z)`` is a mixture of ``C``
+diagonal Gaussians learned with the networks (a learned prior, as in Tomczak and Welling 2018),
+so that it can follow where the codes of the digits are instead of leaving holes in ``N(0, I)``.
 
 Shapes: ``x`` is ``N x 1 x 28 x 28`` with 0/1 pixels (``data.binarize``), ``z`` is ``N x D``.
 """
@@ -119,13 +122,28 @@ class VAE(DigitGenerator):
 
     Encoder: ``1 x 28 x 28 -> (32 x 14 x 14) -> (64 x 7 x 7) -> hidden -> (mu, logvar)``;
     decoder: the mirror image with transposed convolutions, ending in Bernoulli logits.
-    With ``n_classes > 0`` the one-hot class is given to both (``ConditionalVAE``).
+    With ``n_classes > 0`` the one-hot class is given to both (``ConditionalVAE``). The prior
+    is ``N(0, I)``, or with ``prior_components = C > 0`` a mixture of ``C`` diagonal Gaussians
+    learned with the rest (``log_prior``, ``kl``, ``sample_prior``).
     """
 
     def __init__(
-        self, z_dim: int = 16, widths=(32, 64), hidden: int = 256, n_classes: int = 0
+        self,
+        z_dim: int = 16,
+        widths=(32, 64),
+        hidden: int = 256,
+        n_classes: int = 0,
+        prior_components: int = 0,
     ) -> None:
         super().__init__()
+        if (
+            isinstance(prior_components, bool)
+            or not isinstance(prior_components, int)
+            or prior_components < 0
+        ):
+            raise ValueError(
+                f"prior_components must be an int >= 0 (0: N(0, I)), got {prior_components!r}"
+            )
         c1, c2 = widths
         self.z_dim, self.conditional = z_dim, n_classes > 0
         self.n_classes = n_classes or 10
@@ -145,6 +163,13 @@ class VAE(DigitGenerator):
             nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.ReLU(),  # 7x7 -> 14x14
             nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1),  # 14x14 -> 28x28 logits
         )  # fmt: skip
+        # the prior p(z): N(0, I), or a learned mixture sum_c pi_c N(m_c, diag(s_c^2)) whose
+        # means start spread like N(0, I) codes, its variances at 1 and its weights equal
+        self.prior_components = prior_components
+        if prior_components:
+            self.prior_means = nn.Parameter(torch.randn(prior_components, z_dim))  # C x D
+            self.prior_logvars = nn.Parameter(torch.zeros(prior_components, z_dim))  # C x D
+            self.prior_logits = nn.Parameter(torch.zeros(prior_components))  # C: log pi + const
 
     def _with_labels(self, h: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if not self.conditional:
@@ -184,6 +209,32 @@ class VAE(DigitGenerator):
         """``z`` (``N x D``) -> Bernoulli logits of ``p(x | z)``, ``N x 1 x 28 x 28``."""
         return self.decoder(self._with_labels(z, labels))
 
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """``log p(z)``, summed over the last dimension: ``... x D -> ...``."""
+        if not self.prior_components:
+            return gaussian_log_density(z)  # N(0, I)
+        # log p(z) = logsumexp_c [log pi_c + log N(z; m_c, diag(s_c^2))]
+        log_pz_c = gaussian_log_density(z[..., None, :], self.prior_means, self.prior_logvars)
+        return torch.logsumexp(log_pz_c + torch.log_softmax(self.prior_logits, dim=0), dim=-1)
+
+    def kl(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``KL(q(z | x) || p(z))`` per image (``N x D -> N``): the closed form
+        (``kl_divergence``) for ``N(0, I)``; for a learned mixture, which has none, the
+        one-sample estimate ``log q(z | x) - log p(z)`` at the ``z`` drawn from ``q``."""
+        if not self.prior_components:
+            return kl_divergence(mu, logvar)
+        # KL ~ log q(z|x) - log p(z),  z ~ q(z|x)
+        return gaussian_log_density(z, mu, logvar) - self.log_prior(z)
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` codes ``z ~ p(z)``: ``n x D``, on the model's device."""
+        eps = self.noise(n, self.z_dim, generator=generator)  # n x D
+        if not self.prior_components:
+            return eps
+        c = _draw_components(torch.softmax(self.prior_logits, dim=0), n, generator)
+        # z = m_c + s_c * eps,  c ~ Categorical(pi)
+        return self.prior_means[c] + torch.exp(0.5 * self.prior_logvars[c]) * eps
+
     def forward(self, x: torch.Tensor, labels=None):
         """``x -> (logits, mu, logvar)`` with ``z`` drawn by ``reparameterize``."""
         mu, logvar = self.encode(x, labels)
@@ -208,13 +259,16 @@ class VAE(DigitGenerator):
         logits = self.decode(z, None if labels is None else labels.repeat(k))
         with torch.no_grad():
             reconstruction = -bernoulli_log_likelihood(logits[:n], x).mean()
-            kl = kl_divergence(mu, logvar).mean()
-        if k == 1:
+            kl = self.kl(mu, logvar, z[:n]).mean()
+        if k == 1 and not self.prior_components:
             loss = negative_elbo(logits, x, mu, logvar, beta)
+        elif k == 1:
+            # -ELBO = -log p(x|z) + beta * KL(q(z|x) || p(z)), the KL estimated at z
+            loss = (-bernoulli_log_likelihood(logits, x) + beta * self.kl(mu, logvar, z)).mean()
         else:
             log_px_z = bernoulli_log_likelihood(logits, x.repeat(k, 1, 1, 1))
             # log w = log p(x|z) + log p(z) - log q(z|x);  loss = -[logsumexp_i log w_i - log k]
-            log_w = log_px_z + gaussian_log_density(z) - gaussian_log_density(z, mu_k, logvar_k)
+            log_w = log_px_z + self.log_prior(z) - gaussian_log_density(z, mu_k, logvar_k)
             loss = -(torch.logsumexp(log_w.view(k, n), dim=0) - math.log(k)).mean()
         return {"loss": loss, "reconstruction": reconstruction, "kl": kl}
 
@@ -264,7 +318,7 @@ class VAE(DigitGenerator):
                 logits = self.decode(z, None if lb is None else lb.repeat(m))
                 log_px_z = bernoulli_log_likelihood(logits, xb.repeat(m, 1, 1, 1))
                 # log w = log p(x|z) + log p(z) - log q(z|x)
-                w = log_px_z + gaussian_log_density(z) - gaussian_log_density(z, mu_m, logvar_m)
+                w = log_px_z + self.log_prior(z) - gaussian_log_density(z, mu_m, logvar_m)
                 log_w.append(w.view(m, len(xb)))
             # -log p(x) ~ -[logsumexp_i(log w_i) - log k]
             out.append(-(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)))
@@ -272,14 +326,21 @@ class VAE(DigitGenerator):
         return torch.cat(out).cpu()
 
     def draw(self, n, labels, generator):
-        """The decoder's mean image ``sigmoid(decode(z))`` for ``z ~ N(0, I)``."""
-        z = self.noise(n, self.z_dim, generator=generator)
-        return torch.sigmoid(self.decode(z, labels))
+        """The decoder's mean image ``sigmoid(decode(z))`` for ``z ~ p(z)``."""
+        return torch.sigmoid(self.decode(self.sample_prior(n, generator), labels))
+
+
+def _draw_components(weights: torch.Tensor, n: int, generator) -> torch.Tensor:
+    """``n`` component indices ``c ~ Categorical(weights)`` (``C`` probabilities), drawn with
+    ``generator`` on its own device (the CPU by default), returned on ``weights``' device."""
+    where = generator.device if generator is not None else torch.device("cpu")
+    c = torch.multinomial(weights.detach().to(where), n, replacement=True, generator=generator)
+    return c.to(weights.device)
 
 
 class ExPostPrior(DigitGenerator):
     """A trained VAE's decoder with ``z`` drawn from a Gaussian mixture fitted to the codes of
-    the training digits instead of from ``N(0, I)`` (ex-post density estimation, Ghosh et al.
+    the training digits instead of from its prior (ex-post density estimation, Ghosh et al.
     2020; the "prior hole" of Makhzani et al. 2016 and Hoffman and Johnson 2016).
 
     The KL term pulls each ``q(z | x)`` towards ``N(0, I)`` but cannot make the codes of all
@@ -289,7 +350,8 @@ class ExPostPrior(DigitGenerator):
     ``x`` (the training digits as the VAE saw them, binarised; default
     ``binarized_digits("train")``) and decoding its samples avoids them. This is another
     generative model, ``p_fit(z) p(x | z)``: the VAE's ``nll`` and negative ELBO are those of
-    ``N(0, I)``.
+    its own prior. (A prior learned with the VAE, ``prior_components``, is the fix inside the
+    model.)
 
     ``sample(n)``: the decoder's mean image ``sigmoid(decode(z))``, ``z ~ p_fit``.
     """
@@ -325,10 +387,8 @@ class ExPostPrior(DigitGenerator):
 
     def sample_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` codes ``z ~ p_fit`` (``n x D``): ``c ~ Categorical(pi)``, ``z = m_c + L_c eps``."""
-        where = generator.device if generator is not None else torch.device("cpu")
-        c = torch.multinomial(self.weights.to(where), n, replacement=True, generator=generator)
+        c = _draw_components(self.weights, n, generator)
         eps = self.noise(n, self.means.shape[1], generator=generator)  # n x D
-        c = c.to(self.device)
         return self.means[c] + (self.scale_tril[c] @ eps[:, :, None])[:, :, 0]
 
     def draw(self, n, labels, generator):
@@ -339,8 +399,10 @@ class ExPostPrior(DigitGenerator):
 class ConditionalVAE(VAE):
     """A VAE given the class too: ``q(z | x, y)``, ``p(x | z, y)``; ``sample(n, labels)``."""
 
-    def __init__(self, z_dim: int = 16, widths=(32, 64), hidden: int = 256) -> None:
-        super().__init__(z_dim, widths, hidden, n_classes=10)
+    def __init__(
+        self, z_dim: int = 16, widths=(32, 64), hidden: int = 256, prior_components: int = 0
+    ) -> None:
+        super().__init__(z_dim, widths, hidden, n_classes=10, prior_components=prior_components)
 
 
 # ----------------------------------------------------------------------------- training
@@ -393,6 +455,7 @@ class VAERecipe:
     widths: tuple[int, int] = (32, 64)
     hidden: int = 256
     conditional: bool = False
+    prior_components: int = 0  # 0: p(z) = N(0, I); C > 0: a mixture of C Gaussians, learned
     steps: int = 6000
     batch_size: int = 64
     lr: float = 1e-3
@@ -410,7 +473,7 @@ class VAERecipe:
 
     def build(self) -> VAE:
         cls = ConditionalVAE if self.conditional else VAE
-        return cls(self.z_dim, self.widths, self.hidden)
+        return cls(self.z_dim, self.widths, self.hidden, prior_components=self.prior_components)
 
     def kl_weight(self, step: int) -> float:
         """The weight of the KL at optimisation step ``step``: ``beta``, after the warm-up."""
@@ -482,7 +545,9 @@ def held_out_negative_elbo(
     labels = None if labels is None else labels.to(model.device)
     x = x.to(model.device)
     mu, logvar = model.encode(x, labels)
-    logits = model.decode(reparameterize(mu, logvar, gen), labels)
-    value = negative_elbo(logits, x, mu, logvar).item()
+    z = reparameterize(mu, logvar, gen)
+    # -ELBO = -log p(x|z) + KL(q(z|x) || p(z)),  averaged over the images
+    value = (-bernoulli_log_likelihood(model.decode(z, labels), x) + model.kl(mu, logvar, z)).mean()
+    value = value.item()
     model.train(was_training)
     return value
