@@ -260,10 +260,8 @@ class VAE(DigitGenerator):
         with torch.no_grad():
             reconstruction = -bernoulli_log_likelihood(logits[:n], x).mean()
             kl = self.kl(mu, logvar, z[:n]).mean()
-        if k == 1 and not self.prior_components:
-            loss = negative_elbo(logits, x, mu, logvar, beta)
-        elif k == 1:
-            # -ELBO = -log p(x|z) + beta * KL(q(z|x) || p(z)), the KL estimated at z
+        if k == 1:
+            # -ELBO = -log p(x|z) + beta * KL(q(z|x) || p(z))  (negative_elbo for N(0, I))
             loss = (-bernoulli_log_likelihood(logits, x) + beta * self.kl(mu, logvar, z)).mean()
         else:
             log_px_z = bernoulli_log_likelihood(logits, x.repeat(k, 1, 1, 1))
