@@ -71,7 +71,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib import classifier, metrics
+from course_lib import classifier, judge, metrics
 from course_lib.data import binarize, binarized_digits, digits
 from course_lib.generative import gan, vae
 from course_lib.runtime import seed_everything
@@ -219,9 +219,7 @@ OTHER_JUDGES: dict[int, nn.Module] = {}  # seed -> a judge trained by the judge'
 
 def other_judges(seeds: list[int]) -> None:
     for seed in seeds:
-        recipe = dataclasses.replace(classifier.JUDGE, seed=seed)
-        model, _ = classifier.train_classifier(recipe, progress=False)
-        OTHER_JUDGES[seed] = model.cpu().eval().requires_grad_(False)
+        OTHER_JUDGES[seed] = judge.judge_of_seed(seed)
 
 
 def _judge(model: nn.Module) -> dict:

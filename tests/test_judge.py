@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -152,3 +154,25 @@ def test_a_judge_in_training_mode_is_refused(other_judge):
             metrics.generator_report(x, judge=other_judge)
     finally:
         other_judge.eval()
+
+
+def test_judge_of_seed_trains_the_judges_recipe_with_that_seed(monkeypatch):
+    assert judge.judge_of_seed(JUDGE.seed) is judge.load_judge(), "seed 0 is the shipped judge"
+    asked = []
+
+    def fake_training(recipe, progress=True):  # the wiring, not 25 s of training
+        asked.append(recipe)
+        return recipe.build().train(), None
+
+    monkeypatch.setattr(judge.classifier, "train_classifier", fake_training)
+    other = judge.judge_of_seed(3)
+    assert [r.seed for r in asked] == [3], asked
+    assert asked[0] == dataclasses.replace(JUDGE, seed=3), "only the seed may differ"
+    assert not other.training and not any(p.requires_grad for p in other.parameters())
+    assert judge.as_judge(other) is other, "usable as judge=..."
+
+
+@pytest.mark.parametrize("seed", [1.0, "1", True, None])
+def test_judge_of_seed_refuses_what_is_not_an_int(seed):
+    with pytest.raises(TypeError, match="seed must be an int"):
+        judge.judge_of_seed(seed)
