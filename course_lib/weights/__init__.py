@@ -42,7 +42,7 @@ class Shipped:
     """One shipped checkpoint: how to build, train and judge it.
 
     ``train(recipe, progress) -> (model, extra meta)`` retrains from scratch with ``recipe``;
-    ``build(recipe)`` makes the untrained network to load the weights into;
+    ``recipe.build()`` makes the untrained network to load the weights into;
     ``evaluate(model) -> float`` recomputes the headline ``metric`` on held-out data;
     ``check`` fails when it is worse than the recorded value by more than ``tolerance``;
     ``half``: the weights are stored rounded to float16 (the recorded metric is measured after
@@ -52,7 +52,6 @@ class Shipped:
     name: str
     description: str
     recipe: object
-    build: Callable[[object], nn.Module]
     train: Callable[[object, bool], tuple[nn.Module, dict]]
     metric: str
     evaluate: Callable[[nn.Module], float]
@@ -137,7 +136,7 @@ def _trainer(train_fn, extra: Callable[[nn.Module], dict] | None = None):
 def _restorer(name: str, description: str, recipe, train_fn, evaluate, metric: str, extra=None):
     """A shipped restoration network: PSNR on the held-out photos, stored in float16."""
     return Shipped(name=name, description=description, recipe=recipe,
-                   build=lambda r: r.build(), train=_trainer(train_fn, extra), metric=metric,
+                   train=_trainer(train_fn, extra), metric=metric,
                    evaluate=evaluate, higher_is_better=True,
                    tolerance=0.05,  # dB; inputs are seeded, so only a change of platform moves it
                    half=True)  # fmt: skip
@@ -179,7 +178,6 @@ def _pix2pix(task: str, adversarial: str) -> Shipped:
         name=f"pix2pix_{task}{suffix}",
         description=f"pix2pix {'edges -> digits' if edges else 'grey -> colour'}, {loss} (ch. 10)",
         recipe=pix2pix.RECIPES[task, adversarial],
-        build=lambda r: r.build(),
         train=_trainer(pix2pix.train_pix2pix, _pix2pix_extra),
         metric="test_fd" if edges else "test_psnr",
         evaluate=_edges_fd if edges else _colour_psnr,
@@ -196,7 +194,6 @@ REGISTRY: dict[str, Shipped] = {
             name="judge",
             description="DigitCNN classifier that scores every generator (chapter 03)",
             recipe=classifier.JUDGE,
-            build=lambda recipe: recipe.build(),
             train=_train_judge,
             metric="test_accuracy",
             evaluate=_judge_accuracy,
@@ -207,7 +204,6 @@ REGISTRY: dict[str, Shipped] = {
             name="vae",
             description="convolutional VAE of binarised digits, sample() and nll() (chapter 05)",
             recipe=vae.VAE_RECIPE,
-            build=lambda recipe: recipe.build(),
             train=_train_vae,
             metric="test_nll_iw500",
             evaluate=_vae_nll,
@@ -219,7 +215,6 @@ REGISTRY: dict[str, Shipped] = {
             name="cvae",
             description="conditional VAE: sample(n, labels) draws the digits asked (chapter 05)",
             recipe=vae.CVAE_RECIPE,
-            build=lambda recipe: recipe.build(),
             train=_train_vae,
             metric="judge_accuracy",
             evaluate=_judge_accuracy_of_samples,
@@ -231,7 +226,6 @@ REGISTRY: dict[str, Shipped] = {
             name="gan",
             description="the course's GAN (resize-convolutions, minibatch std, EMA; chapter 06)",
             recipe=gan.GAN_RECIPE,
-            build=lambda recipe: recipe.build(),
             train=_train_gan,
             metric="sample_fid",
             evaluate=_sample_fd,
@@ -242,7 +236,6 @@ REGISTRY: dict[str, Shipped] = {
             name="cgan",
             description="conditional GAN: sample(n, labels) draws the digits asked (chapter 07)",
             recipe=gan.CGAN_RECIPE,
-            build=lambda recipe: recipe.build(),
             train=_train_gan,
             metric="judge_accuracy",
             evaluate=_judge_accuracy_of_samples,
@@ -335,7 +328,7 @@ def load(name: str, device: str | torch.device = "cpu", path: str | Path | None 
     """
     shipped = entry(name)
     state = _read(shipped, path)
-    model = shipped.build(shipped.recipe)
+    model = shipped.recipe.build()
     model.load_state_dict(state["model"])
     return model.to(device).eval()
 
