@@ -155,3 +155,38 @@ def test_shipped_denoiser_says_what_is_wrong():
         model.restore(np.full((32, 32), 255.0, np.float32))
     with pytest.raises(TypeError, match="divide uint8 by 255"):
         model.restore(np.zeros((32, 32), np.uint8))
+
+
+def test_load_builds_the_network_the_file_records(tmp_path, monkeypatch):
+    """A candidate trained with another architecture (here a learned prior and other widths)
+    loads by the recipe it records, not the shipped one."""
+    shipped = weights.entry("vae")
+    other = dataclasses.replace(shipped.recipe, z_dim=3, widths=(4, 8), hidden=8, steps=2,
+                                prior_components=5)  # fmt: skip
+
+    def untrained(recipe, progress):
+        torch.manual_seed(0)
+        return recipe.build(), {}
+
+    fake = dataclasses.replace(shipped, train=untrained, evaluate=lambda model: 0.0)
+    monkeypatch.setitem(weights.REGISTRY, "vae", fake)
+    out = tmp_path / "candidate.pt"
+    model, _ = weights.build("vae", out=out, recipe=other, progress=False)
+    loaded = weights.load("vae", path=out)
+    assert loaded.prior_components == 5 and loaded.z_dim == 3, loaded
+    for (k, a), b in zip(loaded.state_dict().items(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), f"{k} differs after loading"
+    for name in weights.names():  # the shipped files record their code's recipe
+        state = load_checkpoint(weights.entry(name).path)
+        assert weights.recorded_recipe(weights.entry(name), state) == weights.entry(name).recipe
+
+
+def test_load_refuses_a_file_whose_recipe_it_cannot_read(tmp_path):
+    state = load_checkpoint(weights.entry("vae").path)
+    bad = {"model": state["model"], "meta": {**state["meta"], "recipe": {"wings": 2}}}
+    save_checkpoint(tmp_path / "bad.pt", bad)
+    with pytest.raises(ValueError, match="does not know: \\['wings'\\]"):
+        weights.load("vae", path=tmp_path / "bad.pt")
+    save_checkpoint(tmp_path / "none.pt", {"model": state["model"], "meta": {}})
+    with pytest.raises(ValueError, match="records no recipe"):
+        weights.load("vae", path=tmp_path / "none.pt")

@@ -320,15 +320,30 @@ def _read(shipped: Shipped, path: Path | None = None) -> dict:
     return load_checkpoint(path)  # torch.load(..., weights_only=True)
 
 
+def recorded_recipe(shipped: Shipped, state: dict):
+    """The recipe a file was trained with (its ``meta["recipe"]``), as ``shipped``'s recipe
+    class; fields the file does not record take the class's defaults."""
+    recorded = state.get("meta", {}).get("recipe")
+    cls = type(shipped.recipe)
+    if not isinstance(recorded, dict):
+        raise ValueError(f"{shipped.name}: the file records no recipe (meta['recipe'])")
+    unknown = sorted(set(recorded) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"{shipped.name}: the file's recipe has fields {cls.__name__} does not "
+                         f"know: {unknown}")  # fmt: skip
+    return cls(**recorded)
+
+
 def load(name: str, device: str | torch.device = "cpu", path: str | Path | None = None):
     """The shipped model ``name``, trained, in eval mode, on ``device``.
 
     A fresh copy on every call (change it freely); ``path`` reads another file of the same
-    kind, e.g. one written by ``build(name, out=...)``.
+    kind, e.g. one written by ``build(name, out=..., recipe=...)``. The network is built from the
+    recipe the file records, so a candidate trained with another architecture loads too.
     """
     shipped = entry(name)
     state = _read(shipped, path)
-    model = shipped.recipe.build()
+    model = recorded_recipe(shipped, state).build()
     model.load_state_dict(state["model"])
     return model.to(device).eval()
 
