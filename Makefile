@@ -39,13 +39,13 @@ test: install
 	OMP_NUM_THREADS=$(TEST_THREADS) COURSE_FAST=1 $(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env
 
 lint: install
-	$(VENV)/bin/ruff check course_lib tests benchmarks
-	$(VENV)/bin/ruff format --check course_lib tests benchmarks notebooks
+	$(VENV)/bin/ruff check conftest.py course_lib tests benchmarks
+	$(VENV)/bin/ruff format --check conftest.py course_lib tests benchmarks notebooks
 	$(VENV)/bin/nbqa ruff notebooks
 
 format: install
-	$(VENV)/bin/ruff format course_lib tests benchmarks notebooks
-	$(VENV)/bin/ruff check --fix course_lib tests benchmarks
+	$(VENV)/bin/ruff format conftest.py course_lib tests benchmarks notebooks
+	$(VENV)/bin/ruff check --fix conftest.py course_lib tests benchmarks
 
 # Student versions of the exercises, generated from their sources with solutions
 # (exercises/source/NN_name/ -> exercises/release/NN_name/, both committed; a test checks that

@@ -123,7 +123,7 @@ def _ruff() -> list[str]:
 
 
 def test_ruff_lint_and_format_are_clean():
-    targets = ["course_lib", "tests", "benchmarks", "notebooks"]
+    targets = ["conftest.py", "course_lib", "tests", "benchmarks", "notebooks"]
     lint = subprocess.run(_ruff() + ["check", *targets], cwd=ROOT, capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     fmt = subprocess.run(
@@ -170,3 +170,30 @@ def test_course_lib_imports_sit_at_the_top_of_each_module():
                     if (name, module) not in LOCAL_IMPORTS_ALLOWED:
                         hidden.append(f"{name}:{node.lineno} imports {module} in {func.name}()")
     assert not hidden, "move these imports to the top of their module:\n" + "\n".join(hidden)
+
+
+def test_nbval_waits_for_outputs_longer_than_its_hard_coded_5_s():
+    """The root conftest.py raises nbval's output timeout on every notebook cell."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("root_conftest", ROOT / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    cells = []
+
+    class Collect:
+        def pytest_collection_finish(self, session):
+            cells.extend(session.items)
+
+    notebook = ROOT / "notebooks" / "00_welcome.ipynb"
+    code = pytest.main(
+        ["--collect-only", "-q", "--nbval-lax", "-p", "no:cacheprovider", str(notebook)],
+        plugins=[Collect()],
+    )
+    assert code == 0, f"collecting {notebook.name} failed ({code})"
+    kinds = {type(c).__name__ for c in cells}
+    assert kinds == {"IPyNbCell"}, kinds
+    timeouts = {c.output_timeout for c in cells}
+    assert timeouts == {conftest.NBVAL_OUTPUT_TIMEOUT} and conftest.NBVAL_OUTPUT_TIMEOUT > 5, (
+        timeouts
+    )
