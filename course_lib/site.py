@@ -103,12 +103,18 @@ def execute(notebook: Path, workdir: Path, timeout: int = 900) -> Path:
     return out
 
 
-def execute_all(notebooks: list[Path], workdir: Path, jobs: int) -> list[Path]:
-    """Execute ``notebooks`` in fast mode, ``jobs`` at a time (one kernel each)."""
+def execute_all(notebooks: list[Path], workdir: Path, jobs: int) -> dict[Path, float]:
+    """Execute ``notebooks`` in fast mode, ``jobs`` at a time (one kernel each); returns each
+    executed copy with the seconds it took (kernel start included)."""
     os.environ["COURSE_FAST"] = "1"  # the kernels inherit it, and a share of the cores each
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // jobs)))
+
+    def timed(notebook: Path) -> tuple[Path, float]:
+        start = time.perf_counter()
+        return execute(notebook, workdir), time.perf_counter() - start
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda nb: execute(nb, workdir), notebooks))
+        return dict(pool.map(timed, notebooks))
 
 
 # ----------------------------------------------------------------------------- widgets
@@ -241,8 +247,10 @@ def build(out: Path, workdir: Path, jobs: int = 2, execute_notebooks: bool = Tru
     if execute_notebooks:
         if workdir.exists():
             shutil.rmtree(workdir)
-        executed = execute_all(notebooks, workdir, jobs)
+        notebook_seconds = execute_all(notebooks, workdir, jobs)
+        executed = list(notebook_seconds)
     else:
+        notebook_seconds = {}
         executed = [workdir / nb.name for nb in notebooks]
         missing = [p.name for p in executed if not p.exists()]
         if missing:
@@ -286,6 +294,7 @@ def build(out: Path, workdir: Path, jobs: int = 2, execute_notebooks: bool = Tru
         "widgets_frozen": frozen,
         "seconds": time.perf_counter() - start,
         "seconds_executing": seconds_executing,
+        "notebook_seconds": {p.stem: round(t, 1) for p, t in notebook_seconds.items()},
         "bytes": size,
     }
 
@@ -316,6 +325,9 @@ def main(argv=None) -> None:
         f"{report['widgets_frozen']} widget outputs drawn as their last state",
         file=sys.stderr,
     )
+    if report["notebook_seconds"]:
+        each = ", ".join(f"{k[:2]} {v:.0f}" for k, v in report["notebook_seconds"].items())
+        print(f"site: seconds per notebook ({args.jobs} at a time): {each}", file=sys.stderr)
 
 
 if __name__ == "__main__":

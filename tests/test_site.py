@@ -1,5 +1,5 @@
-"""The site builder's pieces without executing anything (the built site itself is checked in a
-browser by tests/test_browser_site.py)."""
+"""The site builder's pieces, executing at most two one-cell notebooks (the built site itself is
+checked in a browser by tests/test_browser_site.py)."""
 
 import base64
 
@@ -73,3 +73,22 @@ def test_readme_sections_keep_the_landing_page_parts_and_fix_links():
 def test_build_without_executed_notebooks_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="not executed yet"):
         site.build(tmp_path / "site", tmp_path / "executed", execute_notebooks=False)
+
+
+def test_execute_all_times_each_notebook(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_FAST", "0")  # execute_all sets it; monkeypatch restores it
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    notebooks = []
+    for name in ("90_a.ipynb", "91_b.ipynb"):
+        nb = nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell("import os; print(os.environ['COURSE_FAST'])")]
+        )
+        nbformat.write(nb, tmp_path / name)
+        notebooks.append(tmp_path / name)
+    timed = site.execute_all(notebooks, tmp_path / "executed", jobs=2)
+    assert [p.name for p in timed] == ["90_a.ipynb", "91_b.ipynb"], timed
+    assert all(p.parent == tmp_path / "executed" and p.is_file() for p in timed), timed
+    assert all(0 < s < 600 for s in timed.values()), timed
+    for path in timed:
+        outputs = nbformat.read(path, as_version=4).cells[0].outputs
+        assert outputs[0]["text"].strip() == "1", f"{path.name} did not run in fast mode: {outputs}"
