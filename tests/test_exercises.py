@@ -4,8 +4,11 @@
 * every source notebook passes all its tests, hidden ones included (nbgrader's Validator:
   its command-line `validate` exits 0 even when tests fail, so it cannot be used here);
 * every untouched student version fails every graded test;
-* one `nbgrader autograde` run per assignment over a class of fake students (a right answer and
-  the plausible wrong answers of ``exercises/wrong_answers.py``): each wrong answer loses the
+* every plausible wrong answer of ``exercises/wrong_answers.py`` fails the hidden tests of its
+  task and passes every other task's: the notebook's cells run in this process, in order, as
+  autograde runs them (a second each, not the ten of an nbgrader kernel);
+* one `nbgrader autograde` run per assignment over a class of fake students (a right answer, the
+  first wrong answer of each task, and the runaway and the crash): each wrong answer loses the
   points of its task and only those, an infinite loop is stopped by the per-cell time limit and
   scores 0 on its task, a submission that kills its kernel scores 0, and the other submissions
   of the same run are graded normally; `nbgrader export` writes the scores to a CSV.
@@ -307,14 +310,63 @@ def _submission(assignment: str, replace: dict[str, str]):
     return nb
 
 
+def _in_process(wrong: dict) -> bool:
+    """Whether a wrong answer can run in this process: not a runaway, not a crash (no hint)."""
+    return wrong["hint"] is not None
+
+
 def _class(assignment: str) -> dict[str, dict]:
-    """student -> {"nb": notebook, "loses": grade_id | "all" | None}."""
+    """student -> {"nb": notebook, "loses": grade_id | "all" | None}: a right answer, the first
+    wrong answer of each task, and every one that only nbgrader can run (a runaway, a crash)."""
     students = {"correct": {"nb": _submission(assignment, {}), "loses": None}}
+    tasks = set()
     for student, wrong in WRONG.items():
-        if wrong["assignment"] == assignment:
-            nb = _submission(assignment, {wrong["cell"]: wrong["code"]})
-            students[student] = {"nb": nb, "loses": wrong["loses"]}
+        if wrong["assignment"] != assignment:
+            continue
+        if _in_process(wrong):
+            if wrong["cell"] in tasks:
+                continue  # the other mistakes of this task: the in-process test below
+            tasks.add(wrong["cell"])
+        nb = _submission(assignment, {wrong["cell"]: wrong["code"]})
+        students[student] = {"nb": nb, "loses": wrong["loses"]}
     return students
+
+
+def _failed_tests(assignment: str, replace: dict[str, str]) -> dict[str, str]:
+    """Run the notebook as autograde does, in this process: every code cell of the source in
+    order (tests with their hidden parts), the solution cells as a student wrote them (the
+    cells in ``replace``, the others solved right), each cell's error caught so that the next
+    cells run. Returns {graded test cell: its error} for the graded cells that raised."""
+    ns: dict = {}
+    failed = {}
+    for cell in _source_nb(assignment).cells:
+        if cell.cell_type != "code":
+            continue
+        meta = _nbg(cell)
+        code = cell.source
+        if meta.get("solution"):
+            code = replace.get(meta["grade_id"], _solution_code(cell))
+        try:
+            exec(compile(code, f"<cell {meta['grade_id']}>", "exec"), ns)
+        except Exception as e:  # noqa: BLE001 - as in the notebook: the error, then the next cell
+            if meta.get("grade"):
+                failed[meta["grade_id"]] = f"{type(e).__name__}: {e}"[:300]
+    return failed
+
+
+@pytest.mark.parametrize("student", [s for s, w in WRONG.items() if _in_process(w)], ids=str)
+def test_each_wrong_answer_fails_the_hidden_tests_of_its_task_and_only_those(student):
+    wrong = WRONG[student]
+    failed = _failed_tests(wrong["assignment"], {wrong["cell"]: wrong["code"]})
+    assert set(failed) == {wrong["loses"]}, (
+        f"{student} should fail {wrong['loses']} and only it; the failed tests: {failed}"
+    )
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_right_answers_pass_every_test_when_run_as_in_the_wrong_answers_test(assignment):
+    """The control of the test above: no cell fails with the solutions in."""
+    assert _failed_tests(assignment, {}) == {}
 
 
 _TIMING_HOOK = """
