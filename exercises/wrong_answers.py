@@ -3,12 +3,12 @@
 Each entry is a fake student: the student version of ``assignment`` with every task solved
 right except one, whose solution cell (nbgrader ``grade_id`` ``cell``) holds ``code`` instead.
 ``tests/test_exercises.py`` checks that each loses exactly the points of the test cell ``loses``
-and keeps every other point: all of them run through the notebook's tests, hidden ones included,
-in the test process; the first of each task, and those without a hint (a runaway, a crash: they
-can only run under nbgrader), are also autograded in one nbgrader run per assignment
-(``loses == "all"``: the submission kills its kernel, and nbgrader scores the whole notebook 0
-while it goes on grading the others). ``tests/test_checks.py`` runs the same code through the
-instant check of that task and checks that its message contains ``hint``.
+and keeps every other point, running all of them through the notebook's tests (hidden ones
+included) in the test process; ``tests/test_autograde.py`` autogrades the first of each task,
+and those without a hint (a runaway, a crash: only nbgrader can run them), in one nbgrader run
+per assignment (``loses == "all"``: the submission kills its kernel, and nbgrader scores the
+whole notebook 0 while it goes on grading the others). ``tests/test_checks.py`` runs the same
+code through the instant check of that task and checks that its message contains ``hint``.
 
 Instructors: this is also a quick way to see what the grader does with a typical mistake.
 """
