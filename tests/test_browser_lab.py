@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pytest
 from browser import ROOT, SCREENSHOTS, Lab, keep_offline, require_chromium
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # slow: scheduled first (conftest.py)
 
 
 @dataclass(frozen=True)

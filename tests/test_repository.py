@@ -197,3 +197,34 @@ def test_nbval_waits_for_outputs_longer_than_its_hard_coded_5_s():
     assert timeouts == {conftest.NBVAL_OUTPUT_TIMEOUT} and conftest.NBVAL_OUTPUT_TIMEOUT > 5, (
         timeouts
     )
+
+
+def test_the_slowest_files_are_handed_out_first():
+    """conftest.slow_first: files with tests marked slow first (most first), then notebooks,
+    then the rest, each file's tests together; and xdist keeps that order."""
+    cells = []
+
+    class Collect:
+        def pytest_collection_finish(self, session):
+            cells.extend(session.items)
+
+    paths = [
+        "tests/test_data.py",
+        "notebooks/00_welcome.ipynb",
+        "tests/test_weights.py",
+        "tests/test_autograde.py",
+    ]
+    code = pytest.main(
+        ["--collect-only", "-q", "--nbval-lax", "-p", "no:cacheprovider", *paths],
+        plugins=[Collect()],
+    )
+    assert code == 0, f"collecting {paths} failed ({code})"
+    files = [str(c.path.relative_to(ROOT)) for c in cells]
+    runs = [f for i, f in enumerate(files) if i == 0 or files[i - 1] != f]
+    assert runs == [paths[3], paths[2], paths[1], paths[0]], runs
+    assert (
+        "--no-loadscope-reorder"
+        in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"][
+            "addopts"
+        ]
+    )

@@ -42,6 +42,7 @@ def test_load_gives_a_fresh_model_in_eval_mode(name):
     assert not torch.equal(next(a.parameters()), next(b.parameters())), "copies share weights"
 
 
+@pytest.mark.slow  # recomputes every shipped file's metric: about two minutes
 def test_check_passes_on_the_shipped_files(capsys):
     """`python -m course_lib.weights check`: every file reloads safely and still reaches its
     recorded metric (the VAE's importance-weighted nll takes about half a minute)."""
