@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 
 from course_lib import classifier
-from course_lib.classifier import JUDGE
 from course_lib.data import digits
 from course_lib.models import DigitCNN
 from course_lib.train import load_checkpoint
@@ -29,7 +28,7 @@ WEIGHTS = Path(__file__).resolve().parent / "weights" / "judge.pt"
 
 @lru_cache(maxsize=4)
 def _load(path: str, device: str) -> DigitCNN:
-    model = JUDGE.build()
+    model = classifier.JUDGE.build()
     model.load_state_dict(load_checkpoint(path, map_location=device)["model"])
     model.to(device).eval()
     for p in model.parameters():
@@ -59,9 +58,9 @@ def judge_of_seed(seed: int) -> DigitCNN:
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if seed == JUDGE.seed:
+    if seed == classifier.JUDGE.seed:
         return load_judge()
-    recipe = dataclasses.replace(JUDGE, seed=seed)
+    recipe = dataclasses.replace(classifier.JUDGE, seed=seed)
     model, _ = classifier.train_classifier(recipe, progress=False)
     return model.cpu().eval().requires_grad_(False)
 
