@@ -26,8 +26,9 @@ def slow_first(items: list) -> None:
     `--dist loadfile` hands whole files to the two workers in collection order (with
     `--no-loadscope-reorder`, in pyproject.toml's addopts; its default orders them by their
     number of tests instead). A long file handed out last runs alone while the other worker
-    sits idle: in one CI run the autograde tests, a few tests worth 14 minutes, started last
-    and doubled the test time. Longest first is the classic greedy remedy."""
+    sits idle: in one CI run the exercise tests (one file then, 950 s) still ran long after the
+    other worker had finished everything else (990 s in all). Longest first is the classic
+    greedy remedy."""
     slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
     items.sort(key=lambda item: (-slow[item.path], item.path.suffix != ".ipynb"))
 
