@@ -3,55 +3,29 @@ beginner understands, with the case, the shapes and the largest error."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from exercise_tools import ASSIGNMENTS, WRONG, cell_meta, runs_in_process, source_nb, task_ids
 
 from course_lib import checks, scratch
-
-ROOT = Path(__file__).resolve().parents[1]
-EXERCISES = ROOT / "exercises"
 
 
 def _namespace(assignment: str, replace: dict[str, str] | None = None) -> dict:
     """Run a source notebook's set-up and solution cells (or replacements) in a fresh namespace."""
-    nb = json.loads((EXERCISES / "source" / assignment / f"{assignment}.ipynb").read_text())
     ns: dict = {}
-    for cell in nb["cells"]:
-        meta = cell["metadata"].get("nbgrader", {})
-        if cell["cell_type"] == "code" and (
-            meta.get("grade_id") == "setup" or meta.get("solution")
-        ):
-            exec((replace or {}).get(meta["grade_id"], "".join(cell["source"])), ns)
+    for cell in source_nb(assignment).cells:
+        grade_id = cell_meta(cell).get("grade_id")
+        if cell.cell_type == "code" and (grade_id == "setup" or cell_meta(cell).get("solution")):
+            exec((replace or {}).get(grade_id, cell.source), ns)
     return ns
 
 
-def _wrong_answers() -> dict[str, dict]:
-    spec = importlib.util.spec_from_file_location("wrong_answers", EXERCISES / "wrong_answers.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.WRONG_ANSWERS
-
-
-def _tasks(assignment: str) -> list[str]:
-    """The tasks of an exercise: the grade_ids of its solution cells, named like the functions."""
-    nb = json.loads((EXERCISES / "source" / assignment / f"{assignment}.ipynb").read_text())
-    return [
-        c["metadata"]["nbgrader"]["grade_id"]
-        for c in nb["cells"]
-        if c["metadata"].get("nbgrader", {}).get("solution")
-    ]
-
-
-WRONG = _wrong_answers()
 # Every exercise in exercises/source/, so that a new one is picked up (each task needs its check).
-TASKS = {a.name: _tasks(a.name) for a in sorted((EXERCISES / "source").iterdir()) if a.is_dir()}
+TASKS = {a: task_ids(source_nb(a)) for a in ASSIGNMENTS}
 
 
 def test_the_exercises_are_found():
@@ -108,7 +82,7 @@ def test_the_reference_itself_passes_also_in_float32_and_other_seeds(check, refe
 # ----------------------------------------------------------------------------- graded wrong answers
 
 
-@pytest.mark.parametrize("student", [s for s, w in WRONG.items() if w["hint"] is not None], ids=str)
+@pytest.mark.parametrize("student", [s for s, w in WRONG.items() if runs_in_process(w)], ids=str)
 def test_each_wrong_answer_that_ci_grades_gets_its_hint(student):
     wrong = WRONG[student]
     task = wrong["cell"]
