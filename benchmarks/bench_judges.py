@@ -12,9 +12,10 @@ recipe (seed 0 is the shipped one, loaded; about 25 s each on 2 cores) and print
 
 * its accuracy on the held-out digits, and the Fréchet distance of 1,000 real training digits
   to them: the floor a perfect generator would score with that judge (about 10);
-* for each shipped generator (``gan``, ``vae``; the conditional ``cgan``, ``cvae``) over
-  ``--draws`` draws of 1,000 samples (generator seeds 0, 1, ...): the Fréchet distance to the
-  held-out digits, mean and standard deviation, and the same relative to the judge's floor;
+* for each shipped generator (``gan``, ``vae``, ``vae_mixture``; the conditional ``cgan``,
+  ``cvae``) over ``--draws`` draws of 1,000 samples (generator seeds 0, 1, ...): the Fréchet
+  distance to the held-out digits, mean and standard deviation, and the same relative to the
+  judge's floor;
   for an unconditional one the draws with every class between 7% and 13% and the pooled class
   histogram's extremes; for a conditional one the accuracy on requested classes.
 
@@ -33,7 +34,7 @@ import torch
 from course_lib import classifier, judge, metrics, weights
 from course_lib.data import digits
 
-GENERATORS = ("gan", "cgan", "vae", "cvae")
+GENERATORS = ("gan", "cgan", "vae", "vae_mixture", "cvae")
 
 
 def judged(model, other_judge, draws: int) -> dict:

@@ -7,8 +7,9 @@ Each module holds its network(s), its loss, its sampler, its step function for
                               step, AutoencoderRecipe (an autoencoder is not a generator)
     vae           chapter 05  VAE, ConditionalVAE, reparameterize, kl_divergence, negative_elbo,
                               nll (importance-weighted), a learned mixture prior
-                              (prior_components), VAERecipe, VAE_RECIPE, CVAE_RECIPE,
-                              ExPostPrior (samples from a mixture fitted to the codes)
+                              (prior_components), VAERecipe, VAE_RECIPE,
+                              VAE_MIXTURE_RECIPE, CVAE_RECIPE, ExPostPrior (samples from a
+                              mixture fitted to the codes)
     gan           chapters 06-07  GAN, ConditionalGAN, the losses, gan_step, GANRecipe
     pix2pix       chapter 10  Pix2Pix (U-Net generator, PatchGAN), pix2pix_loss, pix2pix_step,
                               Pix2PixRecipe, the paired data (edges -> digits, grey -> colour);
