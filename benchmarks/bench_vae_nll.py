@@ -2,7 +2,7 @@
 -log p(x) on the 1,000 binarised held-out digits, for a growing number of samples k (Burda et al.
 2016 evaluate with k = 5,000; the course's `weights check` uses k = 500 to stay quick).
 
-    .venv/bin/python benchmarks/bench_vae_nll.py [--k 1 50 500 5000] [--model vae]
+    .venv/bin/python benchmarks/bench_vae_nll.py [--k 1 50 500 5000] [--model vae | vae_mixture]
 
 Every k gives an upper bound on -log p(x) in expectation; it falls as k grows and the gap to the
 true value shrinks like 1/k. The table prints the mean in nats per digit, the standard error over
@@ -23,7 +23,7 @@ from course_lib import data, weights
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--k", type=int, nargs="+", default=[1, 50, 500, 5000])
-    parser.add_argument("--model", default="vae", choices=["vae"])
+    parser.add_argument("--model", default="vae", choices=["vae", "vae_mixture"])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
