@@ -253,19 +253,23 @@ def _judge(model: nn.Module) -> dict:
     }
 
 
-def seconds_per_step(contender: Contender, steps: int = 24) -> float:
-    """Median wall time of a training step of ``contender``, on throwaway steps of a throwaway
-    model (the first two, warming up, not counted)."""
-    model = contender.build()
-    step = contender.step(model, 10**6, 10**6)
+def median_step_seconds(step: Callable, batch_size: int, steps: int = 24) -> float:
+    """Median wall time of ``step`` on the first ``batch_size`` training digits, over ``steps``
+    throwaway steps (the first two, warming up, not counted)."""
     x, y = digits("train")
-    batch = (x[: contender.batch_size], y[: contender.batch_size])
+    batch = (x[:batch_size], y[:batch_size])
     times = []
     for _ in range(steps):
         start = time.perf_counter()
         step(batch)
         times.append(time.perf_counter() - start)
     return sorted(times[2:])[len(times[2:]) // 2]
+
+
+def seconds_per_step(contender: Contender, steps: int = 24) -> float:
+    """Median wall time of a training step of ``contender``, on a throwaway model."""
+    model = contender.build()
+    return median_step_seconds(contender.step(model, 10**6, 10**6), contender.batch_size, steps)
 
 
 def planned_steps(contender: Contender, budget: float) -> int:

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import nbformat
 import torch
+from bench_generators import median_step_seconds  # a script beside this one
 
-from course_lib.data import digits
 from course_lib.generative import gan
 from course_lib.runtime import seed_everything
 from course_lib.site import execute
@@ -45,15 +45,9 @@ def gan_step_seconds(steps: int = 24) -> float:
     seed_everything(0)
     recipe = gan.GAN_RECIPE
     model = recipe.build()
-    step = recipe.step(model, recipe.optimizers(model))
-    x, y = digits("train")
-    batch = (x[: recipe.batch_size], y[: recipe.batch_size])
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step(batch)
-        times.append(time.perf_counter() - start)
-    return sorted(times[2:])[len(times[2:]) // 2]
+    return median_step_seconds(
+        recipe.step(model, recipe.optimizers(model)), recipe.batch_size, steps
+    )
 
 
 def cell_seconds(nb) -> list[tuple[int, float, str]]:
