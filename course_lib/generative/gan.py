@@ -87,8 +87,9 @@ def generator_loss(fake_logits: torch.Tensor, saturating: bool = False) -> torch
 class Generator(nn.Module):
     """DCGAN generator: ``z (N x z_dim) -> N x 1 x 28 x 28`` in [-1, 1].
 
-    Dense to ``c x 7 x 7``, then two transposed convolutions (stride 2) with BatchNorm and
-    LeakyReLU, ``tanh`` at the end. With ``n_classes > 0`` a label embedding joins ``z``."""
+    Dense to ``c x 7 x 7``, then two transposed convolutions (stride 2), the first followed by
+    BatchNorm and LeakyReLU, the second by ``tanh``. With ``n_classes > 0`` a label embedding joins
+    ``z``."""
 
     def __init__(self, z_dim: int = 100, width: int = 64, n_classes: int = 0) -> None:
         super().__init__()
@@ -326,8 +327,9 @@ def gan_step(
     by up to this many pixels (DiffAugment; 0 = never); ``fresh_noise``: G's update draws new
     noise (Goodfellow et al.'s algorithm) or, when False, reuses the fakes D was just shown,
     as PyTorch's DCGAN example does (one forward pass of G per step instead of two).
-    Logs both losses and the mean ``D(x)`` and ``D(G(z))``, the numbers to watch (before
-    augmentation they would be the same numbers, on shifted inputs)."""
+    Logs both losses and the mean ``D(x)`` and ``D(G(z))``, the numbers to watch (with
+    ``shift > 0``, D's verdicts on the shifted images; on the steps with R1, ``loss_d``
+    includes the penalty)."""
     _check_r1_every(r1_every)
     g, d = model.generator, model.discriminator
     state = {"t": 0}

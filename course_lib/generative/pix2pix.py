@@ -274,8 +274,8 @@ def pix2pix_step(model: Pix2Pix, opt_g, opt_d, lam: float):
 
 @dataclass(frozen=True)
 class Pix2PixRecipe:
-    """How to train pix2pix on one task. The paper's: Adam 2e-4, beta1 0.5, lambda 100, the
-    learning rate decayed linearly to 0 over the second half."""
+    """How to train pix2pix on one task. The paper's: Adam 2e-4, beta1 0.5, lambda 100; the
+    authors' code's: the learning rate decayed linearly to 0 over the second half."""
 
     task: str = "edges"  # "edges" (edges -> digits) or "colour" (grey -> chroma)
     adversarial: str = "conditional"  # "none" (L1 alone), "conditional", "unconditional"

@@ -62,7 +62,7 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 def normalized_fill(image: torch.Tensor, mask: torch.Tensor, sigmas=(1.0, 2.0, 4.0, 8.0, 16.0)):
     """A quick first guess for the missing pixels: *normalised convolution* (Knutsson and
     Westin 1993), the Gaussian-weighted mean of the known pixels around each one,
-    ``G * (m x) / G * m``, from the narrowest Gaussian of ``sigmas`` that has enough known
+    ``(G * (m x)) / (G * m)``, from the narrowest Gaussian of ``sigmas`` that has enough known
     pixels nearby (wider ones for larger holes). Known pixels are kept. ``N x 1 x H x W``."""
     fill = torch.full_like(image, 0.5)
     for sigma in sorted(sigmas, reverse=True):  # widest first, narrower ones overwrite it
@@ -70,7 +70,7 @@ def normalized_fill(image: torch.Tensor, mask: torch.Tensor, sigmas=(1.0, 2.0, 4
             continue  # reflect padding needs the image to be wider than the kernel
         weight = _gaussian_blur(mask, sigma)
         mean = _gaussian_blur(image * mask, sigma) / weight.clamp_min(1e-6)
-        # fill = G * (m x) / G * m,  where G * m is large enough to trust
+        # fill = (G * (m x)) / (G * m),  where G * m is large enough to trust
         fill = torch.where(weight > 0.1, mean, fill)
     return compose(image, fill, mask)
 
