@@ -6,9 +6,12 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# torch first, pinned: this is the CPU build the course is tested with (an unpinned torch can
-# pull several GB of CUDA packages on Linux). Override e.g. `make lab TORCH=torch` for a GPU build.
+# torch first, pinned: the version the course is tested with (an unpinned torch could pull a
+# newer release and its CUDA packages). Override e.g. `make lab TORCH=torch` for the latest.
 TORCH  ?= torch==2.13.0
+# PyPI's Linux build of torch includes CUDA (several GB); the CPU-only build comes from PyTorch's
+# own index: make lab TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_PIP_ARGS ?=
 PORT   ?= 8888
 # extra arguments for JupyterLab, e.g. `make lab LAB_ARGS=--no-browser`; root (containers) needs
 # --allow-root, added automatically
@@ -18,7 +21,7 @@ LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH)"
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 

@@ -97,6 +97,12 @@ def _image_pair(estimate, target, data_range: float) -> tuple[np.ndarray, np.nda
         )
     if not data_range > 0:
         raise ValueError(f"data_range must be > 0, got {data_range}")
+    span = float(b.max() - b.min()) if b.size else 0.0
+    if not span <= data_range * (1 + 1e-6):  # also catches NaN
+        raise ValueError(
+            f"the target's values span {span:.4g}, more than data_range = {data_range:g}: "
+            "images in 0-255 need data_range=255 (or divide them by 255)"
+        )
     if a.ndim == 4:  # N x C x H x W -> N x H x W x C
         return a.transpose(0, 2, 3, 1), b.transpose(0, 2, 3, 1), True
     if a.ndim == 3 and a.shape[-1] in (3, 4):  # one colour image H x W x C

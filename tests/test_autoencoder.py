@@ -130,8 +130,18 @@ def test_add_noise_checks_its_inputs(x, std, generator, error, match):
         (X.flatten(), X.flatten(), ValueError, "same shape N x"),
         (X, (X > 0.5).long(), TypeError, "target must be a float tensor"),
         (X.double().numpy(), X, TypeError, "logits must be a float tensor"),
+        (X, 255 * X, ValueError, r"target must hold intensities in \[0, 1\].*divide by 255"),
+        (X, X - 0.5, ValueError, "the logits come first"),
     ],
-    ids=["other N", "no channel", "one-dimensional", "integer target", "numpy logits"],
+    ids=[
+        "other N",
+        "no channel",
+        "one-dimensional",
+        "integer target",
+        "numpy logits",
+        "0-255 target",
+        "logits as the target",
+    ],  # fmt: skip
 )
 def test_reconstruction_loss_checks_its_inputs(logits, target, error, match):
     with pytest.raises(error, match=match):

@@ -312,3 +312,10 @@ def test_train_gan_with_a_conditional_recipe_needs_labels(data):
     recipe = dataclasses.replace(gan.CGAN_RECIPE, z_dim=8, width=8, steps=1, batch_size=8)
     with pytest.raises(ValueError, match=r"conditional recipe trains on \(images, labels\)"):
         gan.train_gan(recipe, progress=False, data=data)
+
+
+def test_fd_monitor_wants_the_generator_network_not_the_gan():
+    model = gan.GAN(z_dim=8, width=8)
+    with pytest.raises(TypeError, match=r"model.generator.*got GAN"):
+        gan.fd_monitor(model)
+    gan.fd_monitor(model.generator)  # the network itself is fine

@@ -98,6 +98,27 @@ def test_conditional_vae_needs_labels_and_unconditional_refuses_them():
         vae.VAE(z_dim=2).encode(x, torch.tensor([1, 2]))
 
 
+BAD_CODES = {
+    "wrong z_dim": (torch.zeros(3, 5), None, ValueError, r"z must have shape N x 4 \(N x z_dim\)"),
+    "one-dimensional": (torch.zeros(4), None, ValueError, "z must have shape N x 4"),
+    "integer z": (torch.zeros(3, 4, dtype=torch.long), None, TypeError, "z must be a float"),
+    "float labels": (torch.zeros(3, 4), torch.zeros(3), TypeError, "labels must be an int64"),
+    "labels of 2 for 3": (torch.zeros(3, 4), torch.zeros(2).long(), ValueError, r"\(N,\) = \(3,\)"),
+    "label 10": (torch.zeros(3, 4), torch.tensor([0, 1, 10]), ValueError, r"indices in 0..9"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CODES)
+def test_decode_says_what_is_wrong_with_the_codes_and_labels(case):
+    z, labels, error, match = BAD_CODES[case]
+    model = GENERATORS["VAE" if labels is None else "ConditionalVAE"]()
+    with pytest.raises(error, match=match):
+        model.decode(z, labels)
+    if labels is not None:  # the encoder checks them too
+        with pytest.raises(error, match=match):
+            model.encode(torch.rand(3, 1, 28, 28), labels)
+
+
 def test_vae_trains_with_the_loop_and_its_loss_falls():
     recipe = vae.VAERecipe(z_dim=4, widths=(8, 16), hidden=32, steps=60, warmup_steps=30)
     model, history = vae.train_vae(recipe, progress=False)
@@ -476,6 +497,8 @@ BAD_PIXELS = {
     "one-dimensional": (torch.zeros(5), torch.zeros(5), ValueError, "same shape N x"),
     "integer x": (LOGITS, LOGITS.long(), TypeError, "x must be a float tensor"),
     "logits a list": ([0.0], LOGITS, TypeError, "logits must be a float tensor"),
+    "0-255 pixels": (LOGITS, torch.full((2, 1, 28, 28), 255.0), ValueError, "divide by 255"),
+    "arguments swapped": (LOGITS, LOGITS - 1, ValueError, "the logits come first"),
 }
 
 

@@ -168,3 +168,12 @@ def test_ssim_falls_with_noise_and_says_what_is_wrong():
         metrics.ssim(np.zeros((8, 8)), np.zeros((8, 9)))
     with pytest.raises(ValueError, match="data_range"):
         metrics.ssim(np.zeros((8, 8)), np.zeros((8, 8)), data_range=-1)
+
+
+@pytest.mark.parametrize("metric", [metrics.psnr, metrics.ssim], ids=["psnr", "ssim"])
+def test_an_image_in_0_255_with_the_default_data_range_is_refused(metric):
+    """Silently, PSNR would be -12.9 dB and SSIM 0.9996 here."""
+    target = np.random.default_rng(0).random((16, 16)) * 255
+    with pytest.raises(ValueError, match=r"span 25\d.*more than data_range = 1.*data_range=255"):
+        metric(target, target)
+    assert metric(target, target, data_range=255) in (np.inf, pytest.approx(1.0))

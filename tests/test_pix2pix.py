@@ -266,3 +266,27 @@ def test_chroma_functions_say_what_they_expect():
         pix2pix.to_chroma(torch.rand(3, 8, 8))
     with pytest.raises(ValueError, match="chroma N x 2 x H x W"):
         pix2pix.from_chroma(torch.rand(2, 1, 8, 8), torch.rand(2, 2, 8, 9))
+
+
+@pytest.mark.parametrize(
+    "fake, target, lam, error, match",
+    [
+        (torch.zeros(4, 1, 28, 28), torch.zeros(4, 28, 28), 100.0, ValueError, "same shape"),
+        (torch.zeros(4, 2, 28, 28), torch.zeros(4, 1, 28, 28), 100.0, ValueError, "same shape"),
+        (torch.zeros(4, 1, 28, 28).long(), torch.zeros(4, 1, 28, 28), 100.0, TypeError, "fake"),
+        (torch.zeros(4, 1, 28, 28), torch.zeros(4, 1, 28, 28), -1.0, ValueError, "lam must be"),
+    ],
+    ids=["target without its channel", "2 channels for 1", "integer fake", "negative lambda"],
+)
+def test_pix2pix_loss_says_what_is_wrong(fake, target, lam, error, match):
+    """Without the check, the first two broadcast to a plausible number (33.2, 33.0)."""
+    with pytest.raises(error, match=match):
+        pix2pix.pix2pix_loss(None, fake, target, lam)
+
+
+@pytest.mark.parametrize(
+    "rgb", [np.full((8, 8, 3), 200, np.uint8), np.full((8, 8, 3), 200.0)], ids=["uint8", "0-255"]
+)
+def test_colourise_refuses_0_255_photos(rgb):
+    with pytest.raises(ValueError, match=r"floats in \[0, 1\].*divide by 255"):
+        pix2pix.colourise(None, rgb)

@@ -493,3 +493,46 @@ def test_zero_initialised_networks_start_at_their_baseline(crop):
     torch.testing.assert_close(
         inpaint.Inpainter((8, 16), 1)(x, m), inpaint.normalized_fill(x * m, m)
     )
+
+
+# ----------------------------------------------------------------------------- a learner's mistakes
+
+MASK = torch.ones(2, 1, 16, 16)
+IMAGE = torch.rand(2, 1, 16, 16)
+BAD_MASKS = {
+    "bool mask": (MASK.bool(), TypeError, "mask must be a float tensor N x 1 x H x W"),
+    "NumPy mask": (MASK.numpy(), TypeError, r"torch.as_tensor\(mask\).float\(\)"),
+    "mask without its channel": (MASK[:, 0], ValueError, r"mask \(2, 16, 16\)"),
+    "mask of one image": (MASK[:1], ValueError, "one and the same shape"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_MASKS)
+def test_masked_mse_and_compose_say_what_is_wrong_with_the_mask(case):
+    mask, error, match = BAD_MASKS[case]
+    with pytest.raises(error, match=match):
+        inpaint.masked_mse(IMAGE, IMAGE, mask)
+    with pytest.raises(error, match=match):
+        inpaint.compose(IMAGE, IMAGE, mask)
+
+
+@pytest.mark.parametrize("shuffle", ["pixel_shuffle", "pixel_shuffle_naive"])
+@pytest.mark.parametrize(
+    "x, r, match",
+    [
+        (torch.zeros(1, 10, 4, 4), 3, r"N x \(C r\^2\) x H x W with r = 3, got \(1, 10, 4, 4\)"),
+        (torch.zeros(9, 4, 4), 3, r"got \(9, 4, 4\)"),
+        (torch.zeros(1, 9, 4, 4), 0, "r must be an int >= 1"),
+        (torch.zeros(1, 9, 4, 4), 1.5, "r must be an int >= 1"),
+    ],
+    ids=["10 channels for r = 3", "no batch axis", "r = 0", "r = 1.5"],
+)
+def test_both_pixel_shuffles_say_what_is_wrong(shuffle, x, r, match):
+    with pytest.raises(ValueError, match=match):
+        getattr(superres, shuffle)(x, r)
+
+
+@pytest.mark.parametrize("method", ["gaussian", "median", "total_variation", "non_local_means"])
+def test_classical_methods_refuse_a_0_255_photo(method):
+    with pytest.raises(ValueError, match=r"values in \[0, 1\] \(0-255 photos: divide by 255\)"):
+        getattr(classical, method)(255 * photo("camera")[:32, :32])

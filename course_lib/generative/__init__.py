@@ -41,3 +41,23 @@ def check_float_tensors(layout: str, ndim: int | None = None, **tensors: object)
         names = " and ".join(tensors)
         got = " and ".join(str(tuple(t.shape)) for t in tensors.values())
         raise ValueError(f"{names} must have one and the same shape {layout}, got {got}")
+
+
+def check_intensities(name: str, t: torch.Tensor) -> None:
+    """Raise a ValueError unless the float tensor ``t`` holds intensities in [0, 1] (a target
+    image, not logits, not 0-255 pixels)."""
+    if t.numel():
+        lo, hi = (v.item() for v in torch.aminmax(t.detach()))
+        if not (lo >= 0 and hi <= 1):  # also catches NaN
+            raise ValueError(
+                f"{name} must hold intensities in [0, 1] (the logits come first; 0-255 "
+                f"pixels: divide by 255), got values in [{lo:.3g}, {hi:.3g}]"
+            )
+
+
+def check_codes(z: object, z_dim: int) -> None:
+    """Raise unless ``z`` is a float tensor of codes ``N x z_dim`` (a decoder's input)."""
+    if not isinstance(z, torch.Tensor) or not z.is_floating_point():
+        raise TypeError(f"z must be a float tensor N x {z_dim}, got {describe(z)}")
+    if z.ndim != 2 or z.shape[1] != z_dim:
+        raise ValueError(f"z must have shape N x {z_dim} (N x z_dim), got {tuple(z.shape)}")

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.data import check_digit_images, digits
-from course_lib.generative import check_float_tensors, describe
+from course_lib.generative import check_codes, check_float_tensors, check_intensities, describe
 from course_lib.runtime import seed_everything
 from course_lib.scratch import conv_transpose_output_size  # noqa: F401 (chapter 04's formula)
 from course_lib.train import train
@@ -97,12 +97,7 @@ class ConvAutoencoder(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``N x z_dim -> N x 1 x 28 x 28`` logits."""
-        if not isinstance(z, torch.Tensor) or not z.is_floating_point():
-            raise TypeError(f"z must be a float tensor N x {self.z_dim}, got {describe(z)}")
-        if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(
-                f"z must have shape N x {self.z_dim} (N x z_dim), got {tuple(z.shape)}"
-            )
+        check_codes(z, self.z_dim)
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,6 +119,7 @@ def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Ten
 
     ``logits``, ``target``: float tensors of one shape ``N x ...`` (``N x 1 x 28 x 28``)."""
     check_float_tensors("N x ... (digits: N x 1 x 28 x 28)", logits=logits, target=target)
+    check_intensities("target", target)
     # L = -sum_i [t_i log p_i + (1 - t_i) log(1 - p_i)],  p = sigmoid(logits)
     return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / len(target)
 

@@ -480,6 +480,11 @@ def fd_monitor(generator: nn.Module, every: int = 1, n: int = 1000, verbose: boo
     ``eval_seconds``."""
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise ValueError(f"every must be an int >= 1 (epochs), got {every!r}")
+    if not isinstance(generator, Generator | CourseGenerator):
+        raise TypeError(
+            "generator must be a GAN's generator network (model.generator, or the EMA's "
+            f"ema.module), got {type(generator).__name__}"
+        )
     state = {"epoch": 0, "start": time.perf_counter()}
     x_test = digits("test")[0]
     z_dim = generator.net[0].in_features // (2 if generator.embed is not None else 1)

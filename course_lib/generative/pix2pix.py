@@ -30,6 +30,7 @@ from torch import nn
 
 from course_lib import data as course_data
 from course_lib import metrics
+from course_lib.generative import check_float_tensors
 from course_lib.generative.gan import discriminator_loss, generator_loss, linear_decay
 from course_lib.judge import judge_features, load_judge, test_features
 from course_lib.models import UNet, pad_to_multiple
@@ -234,6 +235,9 @@ def pix2pix_loss(
     W'``), averaged over every patch; ``None``: L1 alone. ``fake``, ``target``: ``N x C x H x W``
     (the [-1, 1] of the networks). The adversarial term is the non-saturating
     ``-log sigmoid(l)``, computed from the logits (``gan.generator_loss``)."""
+    check_float_tensors("N x C x H x W", ndim=4, fake=fake, target=target)
+    if not lam >= 0:
+        raise ValueError(f"lam must be a number >= 0 (the L1 term's weight), got {lam!r}")
     # L1 = mean |y - G(x)|
     l1 = (target - fake).abs().mean()
     if fake_logits is None:
@@ -368,6 +372,11 @@ def colourise(model: Pix2Pix, rgb: np.ndarray) -> np.ndarray:
     its chroma made up. Returns ``H x W x 3`` in [0, 1]."""
     if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[-1] != 3:
         raise ValueError(f"rgb must be a NumPy array H x W x 3 in [0, 1], got {rgb!r:.60}")
+    if not np.issubdtype(rgb.dtype, np.floating) or not (rgb.min() >= 0 and rgb.max() <= 1):
+        raise ValueError(
+            f"rgb must hold floats in [0, 1] (uint8 or 0-255: divide by 255), got {rgb.dtype} "
+            f"in [{rgb.min():.3g}, {rgb.max():.3g}]"
+        )
     grey, _ = to_chroma(torch.from_numpy(np.ascontiguousarray(rgb)).float().permute(2, 0, 1)[None])
     return from_chroma(grey, model.translate(grey))[0].permute(1, 2, 0).numpy()
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from course_lib.augment import Compose, RandomRotation, RandomShift
 from course_lib.data import binarize, binarized_digits, check_digit_images, digits
-from course_lib.generative import check_float_tensors, describe
+from course_lib.generative import check_codes, check_float_tensors, check_intensities, describe
 from course_lib.models import DigitGenerator
 from course_lib.runtime import seed_everything
 from course_lib.train import train
@@ -46,6 +46,7 @@ def _check_logits_and_pixels(logits: object, x: object) -> None:
     """``logits`` and ``x``: float tensors of one shape ``N x ...`` (digits: ``N x 1 x 28 x
     28``); ``x`` may hold intensities as well as 0/1 pixels."""
     check_float_tensors("N x ... (digits: N x 1 x 28 x 28)", logits=logits, x=x)
+    check_intensities("x", x)
 
 
 def reparameterize(
@@ -172,12 +173,9 @@ class VAE(DigitGenerator):
             self.prior_logits = nn.Parameter(torch.zeros(prior_components))  # C: log pi + const
 
     def _with_labels(self, h: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        self._check_labels(labels, len(h))
         if not self.conditional:
-            if labels is not None:
-                raise ValueError("this VAE is unconditional: call it without labels")
             return h
-        if labels is None:
-            raise ValueError("a conditional VAE needs the labels (N class indices)")
         return torch.cat([h, F.one_hot(labels, self.n_classes).to(h)], dim=1)
 
     def _check_labels(self, labels: object, n: int) -> None:
@@ -207,6 +205,7 @@ class VAE(DigitGenerator):
 
     def decode(self, z: torch.Tensor, labels=None) -> torch.Tensor:
         """``z`` (``N x D``) -> Bernoulli logits of ``p(x | z)``, ``N x 1 x 28 x 28``."""
+        check_codes(z, self.z_dim)
         return self.decoder(self._with_labels(z, labels))
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,12 @@ def _check_photo(image, name: str = "image") -> np.ndarray:
         raise ValueError(
             f"{name} must be a grey float photo H x W, got shape {image.shape}, {image.dtype}"
         )
+    lo, hi = float(image.min()), float(image.max())
+    if not (lo >= -0.5 and hi <= 1.5):  # unclipped noise may overshoot [0, 1] a little
+        raise ValueError(
+            f"{name} must have values in [0, 1] (0-255 photos: divide by 255), "
+            f"got [{lo:.3g}, {hi:.3g}]"
+        )
     return image
 
 

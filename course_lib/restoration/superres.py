@@ -26,9 +26,18 @@ from course_lib.restoration.degrade import crop_to_multiple, downscale, upscale_
 from course_lib.runtime import seed_everything
 
 
+def _check_shuffle(x: object, r: object) -> None:
+    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+        raise ValueError(f"r must be an int >= 1 (the upscaling factor), got {r!r}")
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] % (r * r):
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"expected a tensor N x (C r^2) x H x W with r = {r}, got {got}")
+
+
 def pixel_shuffle_naive(x: torch.Tensor, r: int) -> torch.Tensor:
     """``N x C r^2 x H x W -> N x C x rH x rW`` with loops: ``out[n, c, r i + a, r j + b] =
     x[n, c r^2 + r a + b, i, j]``. Slow; the definition that ``pixel_shuffle`` must match."""
+    _check_shuffle(x, r)
     n, crr, h, w = x.shape
     c = crr // (r * r)
     out = x.new_empty(n, c, r * h, r * w)
@@ -42,8 +51,7 @@ def pixel_shuffle_naive(x: torch.Tensor, r: int) -> torch.Tensor:
 def pixel_shuffle(x: torch.Tensor, r: int) -> torch.Tensor:
     """The same rearrangement as one reshape and one permutation (what ``nn.PixelShuffle``
     does): ``N x C r^2 x H x W -> N x C x rH x rW``."""
-    if x.ndim != 4 or x.shape[1] % (r * r):
-        raise ValueError(f"expected N x (C r^2) x H x W with r = {r}, got {tuple(x.shape)}")
+    _check_shuffle(x, r)
     n, crr, h, w = x.shape
     c = crr // (r * r)
     x = x.reshape(n, c, r, r, h, w)  # channel index c r^2 + r a + b -> (c, a, b)
