@@ -320,6 +320,32 @@ def reconstruction_loss(logits, x):
     return per_image.mean()
 ''',
     },
+    "transpose_calls_the_course": {
+        "assignment": "04_autoencoders",
+        "cell": "conv_transpose2d",
+        "loses": "test_conv_transpose2d",
+        "hint": "is switched off in this check and in the grader",
+        "code": '''\
+from course_lib import scratch
+
+def conv_transpose2d(x, w, stride=1, padding=0):
+    """Right, but it hands in the course's own function (switched off in the tests)."""
+    return scratch.conv_transpose2d(x, w, stride=stride, padding=padding)
+''',
+    },
+    "reconstruction_calls_the_course": {
+        "assignment": "04_autoencoders",
+        "cell": "reconstruction_loss",
+        "loses": "test_reconstruction_loss",
+        "hint": "is switched off in this check and in the grader",
+        "code": '''\
+from course_lib.generative import autoencoder
+
+def reconstruction_loss(logits, x):
+    """Right, but it hands in the course's own function (switched off in the tests)."""
+    return autoencoder.reconstruction_loss(logits, x)
+''',
+    },
     # ------------------------------------------------------------------ 05_vae
     "reparameterize_with_the_variance": {
         "assignment": "05_vae",
@@ -423,6 +449,39 @@ def negative_elbo(logits, x, mu, logvar):
     return (bce + vae.kl_divergence(mu, logvar)).sum()
 ''',
     },
+    "reparameterize_calls_the_course": {
+        "assignment": "05_vae",
+        "cell": "reparameterize",
+        "loses": "test_reparameterize",
+        "hint": "is switched off in this check and in the grader",
+        "code": '''\
+def reparameterize(mu, logvar, generator):
+    """Right, but it hands in the course's own function (switched off in the tests)."""
+    return vae.reparameterize(mu, logvar, generator)
+''',
+    },
+    "kl_calls_the_course": {
+        "assignment": "05_vae",
+        "cell": "kl_divergence",
+        "loses": "test_kl_divergence",
+        "hint": "is switched off in this check and in the grader",
+        "code": '''\
+def kl_divergence(mu, logvar):
+    """Right, but it hands in the course's own function (switched off in the tests)."""
+    return vae.kl_divergence(mu, logvar)
+''',
+    },
+    "elbo_calls_the_course": {
+        "assignment": "05_vae",
+        "cell": "negative_elbo",
+        "loses": "test_negative_elbo",
+        "hint": "is switched off in this check and in the grader",
+        "code": '''\
+def negative_elbo(logits, x, mu, logvar):
+    """Right, but it hands in the course's own function (switched off in the tests)."""
+    return vae.negative_elbo(logits, x, mu, logvar)
+''',
+    },
     # ------------------------------------------------------------------ 06_gan
     "d_loss_log_of_sigmoid": {
         "assignment": "06_gan",
@@ -517,6 +576,28 @@ def gan_training_step(generator, discriminator, opt_g, opt_d, real, z):
     loss_g.backward()
     opt_g.step()
     return loss_d.item(), loss_g.item()
+''',
+    },
+    "d_loss_calls_the_course": {
+        "assignment": "06_gan",
+        "cell": "discriminator_loss",
+        "loses": "test_discriminator_loss",
+        "hint": "is switched off in this check and in the grader",
+        "code": '''\
+def discriminator_loss(real_logits, fake_logits):
+    """Right, but it hands in the course's own function (switched off in the tests)."""
+    return gan.discriminator_loss(real_logits, fake_logits)
+''',
+    },
+    "g_loss_calls_the_course": {
+        "assignment": "06_gan",
+        "cell": "generator_loss",
+        "loses": "test_generator_loss",
+        "hint": "is switched off in this check and in the grader",
+        "code": '''\
+def generator_loss(fake_logits):
+    """Right, but it hands in the course's own function (switched off in the tests)."""
+    return gan.generator_loss(fake_logits)
 ''',
     },
     # ------------------------------------------------------------------ 07_conditional_gan
@@ -688,6 +769,30 @@ def residual_loss(model, noisy, clean):
     return ((noisy + model(noisy) - clean) ** 2).mean()
 ''',
     },
+    "psnr_calls_the_course": {
+        "assignment": "08_denoising",
+        "cell": "psnr",
+        "loses": "test_psnr",
+        "hint": "is switched off in this check and in the grader",
+        "code": '''\
+def psnr(estimate, target, data_range=1.0):
+    """Right, but it hands in the course's own function (switched off in the tests)."""
+    return metrics.psnr(estimate, target, data_range)
+''',
+    },
+    "noise_calls_the_course": {
+        "assignment": "08_denoising",
+        "cell": "add_noise",
+        "loses": "test_add_noise",
+        "hint": "is switched off in this check and in the grader",
+        "code": '''\
+from course_lib.restoration import degrade
+
+def add_noise(clean, sigma, generator):
+    """Right, but it hands in the course's own function (switched off in the tests)."""
+    return degrade.add_gaussian_noise(clean, sigma, generator=generator)
+''',
+    },
     # ------------------------------------------------------------------ 09_restoration
     "masked_mse_over_all_pixels": {
         "assignment": "09_restoration",
@@ -760,6 +865,17 @@ def wiener_deconvolve(blurred, K, L, balance):
     """irfft2 without s=(H, W): one column short when the width is odd."""
     X_hat = K.conj() * torch.fft.rfft2(blurred) / (K.abs() ** 2 + balance * L.abs() ** 2)
     return torch.fft.irfft2(X_hat)
+''',
+    },
+    "masked_mse_calls_the_course": {
+        "assignment": "09_restoration",
+        "cell": "masked_mse",
+        "loses": "test_masked_mse",
+        "hint": "is switched off in this check and in the grader",
+        "code": '''\
+def masked_mse(output, target, mask):
+    """Right, but it hands in the course's own function (switched off in the tests)."""
+    return inpaint.masked_mse(output, target, mask)
 ''',
     },
     # ------------------------------------------------------------------ 10_pix2pix
@@ -866,6 +982,28 @@ def unet_forward(unet, x):
 def unet_forward(unet, x):
     """Right, but it calls the forward pass it was asked to write (switched off in the tests)."""
     return unet(x)
+''',
+    },
+    "receptive_field_calls_the_course": {
+        "assignment": "10_pix2pix",
+        "cell": "receptive_field",
+        "loses": "test_receptive_field",
+        "hint": "is switched off in this check and in the grader",
+        "code": '''\
+def receptive_field(layers):
+    """Right, but it hands in the course's own function (switched off in the tests)."""
+    return pix2pix.receptive_field(layers)
+''',
+    },
+    "pix2pix_loss_calls_the_course": {
+        "assignment": "10_pix2pix",
+        "cell": "pix2pix_loss",
+        "loses": "test_pix2pix_loss",
+        "hint": "is switched off in this check and in the grader",
+        "code": '''\
+def pix2pix_loss(fake_logits, fake, target, lam):
+    """Right, but it hands in the course's own function (switched off in the tests)."""
+    return pix2pix.pix2pix_loss(fake_logits, fake, target, lam)
 ''',
     },
 }

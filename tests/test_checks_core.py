@@ -5,6 +5,7 @@ classic mistake is named, each failure says which case failed."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from contextlib import contextmanager, nullcontext
@@ -26,6 +27,24 @@ from course_lib.generative import autoencoder as ae
 from course_lib.generative import gan, vae
 
 ROOT = Path(__file__).resolve().parents[1]
+# The course's own answers, bound here once: while a check runs the function it is given, it
+# switches these off as module attributes (``graded_without``), as it does for a learner's.
+KL, CONV_T, D_LOSS = vae.kl_divergence, scratch.conv_transpose2d, gan.discriminator_loss
+
+
+@pytest.mark.parametrize("name", ["generative.vae.kl_divergence", "scratch.conv_transpose2d"])
+def test_graded_without_switches_the_course_function_off_only_while_the_function_runs(name):
+    module, attr = name.rsplit(".", 1)
+    owner = importlib.import_module(f"course_lib.{module}")
+    original = getattr(owner, attr)
+    graded = checks.graded_without(lambda: getattr(owner, attr)(), name)
+    with pytest.raises(checks.CourseFunctionUsed, match=f"course_lib's {name} is switched off"):
+        graded()
+    assert getattr(owner, attr) is original, f"{name} was not put back"
+    assert checks.graded_without(lambda: 7, name)() == 7  # what does not call it runs as ever
+    assert checks.graded_without(3, name) == 3  # not a function: the check says so itself
+    with pytest.raises(ValueError, match="no function course_lib.scratch.nothing"):
+        checks.graded_without(lambda: 0, "scratch.nothing")
 
 
 def _failure(check, fn) -> str:
@@ -264,7 +283,7 @@ KL_MISTAKES = [
     (lambda mu, lv: 0.5 * _kl_terms(mu, lv), "sum over the latent dimensions, .sum(dim=1)"),
     (lambda mu, lv: 0.5 * _kl_terms(mu, lv).sum(0), "you summed over the batch (dim=0)"),
     (lambda mu, lv: 0.5 * (mu**2 + lv.detach().exp() - 1 - lv).sum(1), "gradient with respect"),
-    (lambda mu, lv: vae.kl_divergence(mu, lv).detach(), "cut off from autograd"),
+    (lambda mu, lv: KL(mu, lv).detach(), "cut off from autograd"),
 ]
 
 
@@ -279,7 +298,7 @@ def test_check_kl_divergence_names_the_mistake(fn, hint):
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_the_kl_reference_passes_with_any_seed(seed, capsys):
     checks.check_kl_divergence(vae.kl_divergence, seed=seed)
-    checks.check_kl_divergence(lambda mu, lv: vae.kl_divergence(mu.double(), lv.double()), seed)
+    checks.check_kl_divergence(lambda mu, lv: KL(mu.double(), lv.double()), seed)
     assert capsys.readouterr().out == "✓ kl_divergence: all 5 cases match the reference.\n" * 2
 
 
@@ -404,16 +423,14 @@ def test_check_negative_elbo_names_the_mistake(fn, hint):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_chapter_04_and_05_references_pass_with_any_seed(seed, capsys):
     checks.check_negative_elbo(vae.negative_elbo, seed=seed)
-    checks.check_conv_transpose2d(
-        lambda x, w, s, p: scratch.conv_transpose2d(x, w, stride=s, padding=p), seed=seed
-    )
+    checks.check_conv_transpose2d(lambda x, w, s, p: CONV_T(x, w, stride=s, padding=p), seed=seed)
     out = capsys.readouterr().out.splitlines()
     assert out == ["✓ negative_elbo: all 3 cases match the reference.",
                    "✓ conv_transpose2d: all 7 cases match the reference."]  # fmt: skip
 
 
 def _flipped(x, w, s, p):
-    return scratch.conv_transpose2d(x, w[:, :, ::-1, ::-1].copy(), stride=s, padding=p)
+    return CONV_T(x, w[:, :, ::-1, ::-1].copy(), stride=s, padding=p)
 
 
 def _convolution_size(x, w, s, p):
@@ -425,7 +442,7 @@ def _convolution_size(x, w, s, p):
 
 TRANSPOSE_MISTAKES = [
     (_flipped, "the kernel is flipped"),
-    (lambda x, w, s, p: scratch.conv_transpose2d(x, w, stride=s), "you did not crop the padding"),
+    (lambda x, w, s, p: CONV_T(x, w, stride=s), "you did not crop the padding"),
     (_convolution_size, "that is the size of a *convolution*'s output"),
 ]
 
@@ -466,7 +483,7 @@ D_LOSS_MISTAKES = [
     (lambda r, f: -_ls(-f).mean(), "the real term is missing"),
     (lambda r, f: -(torch.log(r).mean() + torch.log(1 - f).mean()), "not probabilities"),
     (lambda r, f: -(_ls(r) + _ls(-f)), "one loss per example"),
-    (lambda r, f: gan.discriminator_loss(r.detach(), f), "no gradient reaches real_logits"),
+    (lambda r, f: D_LOSS(r.detach(), f), "no gradient reaches real_logits"),
 ]
 
 

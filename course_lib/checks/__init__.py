@@ -20,7 +20,9 @@ The checks are for learning; grading is done by nbgrader's hidden tests in the n
 
 Where each check lives:
 
-    core              CheckFailed, the case runner and the one failure report (every check)
+    core              CheckFailed, the case runner and the one failure report (every check);
+                      graded_without, CourseFunctionUsed: a task whose answer course_lib
+                      holds is checked and graded with that function switched off
     torch_function    check_torch_function, TorchCase: the generic check of a PyTorch function
                       (value and autograd gradients, classic mistakes); the torch checks of
                       every chapter are a table of cases and mistakes on top of it
@@ -63,7 +65,14 @@ from course_lib.checks.conditional_gan import (
 )
 from course_lib.checks.convolution import _sobel_reference as _sobel_reference
 from course_lib.checks.convolution import check_conv2d, check_sobel_edges
-from course_lib.checks.core import ATOL, GRAD_ATOL, RTOL, CheckFailed
+from course_lib.checks.core import (
+    ATOL,
+    GRAD_ATOL,
+    RTOL,
+    CheckFailed,
+    CourseFunctionUsed,
+    graded_without,
+)
 from course_lib.checks.denoising import check_add_noise, check_psnr, check_residual_loss
 from course_lib.checks.gan import (
     _reference_gan_training_step as _reference_gan_training_step,
@@ -104,6 +113,7 @@ __all__ = [
     "GRAD_ATOL",
     "RTOL",
     "CheckFailed",
+    "CourseFunctionUsed",
     "LibraryLossUsed",
     "LibraryPixelShuffleUsed",
     "LibraryUNetForwardUsed",
@@ -136,6 +146,7 @@ __all__ = [
     "check_training_step",
     "check_unet_forward",
     "check_wiener_deconvolve",
+    "graded_without",
     "library_losses_disabled",
     "library_pixel_shuffle_disabled",
     "library_unet_forward_disabled",

@@ -409,7 +409,7 @@ def _step_case(fn: Callable, seed: int, k: int, case: _Case, where: str):
             spy.batch_size = len(y)
             got = _call(fn, "training_step", (model, optimizer, x.clone(), y.clone()),
                         f"{where}, on {when}")  # fmt: skip
-            if isinstance(got, CheckFailed):
+            if isinstance(got, CheckFailed | _Wrong):
                 return got
             prefix = f"On {when}: "
             for (pname, p), q in zip(model.named_parameters(), reference.parameters(), strict=True):

@@ -12,6 +12,8 @@ it itself, so that the learner's traceback is short: their cell, then the check.
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -141,15 +143,27 @@ def _raised(name: str, err: Exception, where: str) -> CheckFailed:
     return failure
 
 
+def _called_what_is_switched_off(err: Exception) -> _Wrong | None:
+    """The report of a learner's function that called a library function switched off for its
+    task (a ``SwitchedOff``, e.g. ``CourseFunctionUsed``); None for any other error."""
+    if not isinstance(err, SwitchedOff):
+        return None
+    return _Wrong(
+        [f"It calls {err.name}, which is switched off in this check and in the grader."],
+        f"this exercise asks you to {err.task} See the task's text for what is allowed.",
+    )
+
+
 def _call(fn: Callable, name: str, args: tuple, where: str):
     """``fn(*args)``; not written yet raises ``CheckFailed`` (which stops the check), any other
-    exception of the learner's code is returned as the ``CheckFailed`` that describes it."""
+    exception of the learner's code is returned as the ``CheckFailed`` that describes it (a
+    ``_Wrong`` when it called a function switched off for the task)."""
     try:
         return fn(*args)
     except NotImplementedError:
         raise _not_written(name) from None
     except Exception as err:  # anything the learner's code raises
-        return _raised(name, err, where)
+        return _called_what_is_switched_off(err) or _raised(name, err, where)
 
 
 # ----------------------------------------------------------------------------- runner and report
@@ -300,7 +314,7 @@ def _run(
     def run_case(k: int, case: _Case, where: str):
         args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in case.args)
         got = _call(fn, name, args, where)
-        if isinstance(got, CheckFailed):
+        if isinstance(got, CheckFailed | _Wrong):
             return got
         try:
             got = _as_array(got, name, where)
@@ -360,3 +374,33 @@ def switched_off(
                 delattr(owner, attr)  # it was inherited (e.g. a method of torch's C tensor base)
             else:
                 setattr(owner, attr, original)
+
+
+class CourseFunctionUsed(SwitchedOff):
+    """Raised, inside ``graded_without``, by the course's own function that a task asks the
+    learner to write: calling it would hand in the course's answer."""
+
+    task = "write it yourself: the course's own function is the answer to this task."
+
+
+def graded_without(fn: Callable, *names: str) -> Callable:
+    """``fn``, run with the course's own functions ``names`` (e.g. ``"generative.vae.
+    kl_divergence"``, relative to ``course_lib``) switched off: each raises
+    ``CourseFunctionUsed`` while ``fn`` runs. The checks and the tests of a task whose answer
+    ``course_lib`` holds run the learner's function this way."""
+    if not callable(fn):
+        return fn  # the check says what it needs
+    table = []
+    for name in names:
+        module, _, attr = f"course_lib.{name}".rpartition(".")
+        table.append((importlib.import_module(module), attr, f"course_lib's {name}"))
+    for owner, attr, _ in table:
+        if not callable(getattr(owner, attr, None)):
+            raise ValueError(f"no function {owner.__name__}.{attr} to switch off")
+
+    @functools.wraps(fn)
+    def graded(*args, **kwargs):
+        with switched_off(table, CourseFunctionUsed):
+            return fn(*args, **kwargs)
+
+    return graded

@@ -21,6 +21,7 @@ import torch
 from course_lib.checks.core import (
     GRAD_ATOL,
     CheckFailed,
+    _called_what_is_switched_off,
     _close,
     _index,
     _not_written,
@@ -169,6 +170,7 @@ class _TorchCheck:
             raise _not_written(self.name) from None
         except Exception as err:  # anything the learner's code raises
             wrong = self.on_error(err) if self.on_error is not None else None
+            wrong = wrong or _called_what_is_switched_off(err)
             return wrong if wrong is not None else _raised(self.name, err, where)
         if not isinstance(got, torch.Tensor):
             return self.not_a_tensor(got)
