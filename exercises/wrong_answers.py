@@ -537,6 +537,26 @@ def gan_training_step(generator, discriminator, opt_g, opt_d, real, z):
     return loss_d.item(), loss_g.item()
 ''',
     },
+    "gan_step_d_loss_reaches_g": {
+        "assignment": "06_gan",
+        "cell": "gan_training_step",
+        "loses": "test_gan_training_step",
+        "hint": "Detach the fakes in D's update",
+        "code": '''\
+def gan_training_step(generator, discriminator, opt_g, opt_d, real, z):
+    """No detach in D's loss, but G's gradients are cleared before G's own backward: the
+    weights come out right, yet loss_d.backward() computed G's gradients for nothing."""
+    loss_d = gan.discriminator_loss(discriminator(real), discriminator(generator(z)))
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    loss_g = gan.generator_loss(discriminator(generator(z)))
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+    return loss_d.item(), loss_g.item()
+''',
+    },
     "gan_step_reuses_the_freed_graph": {
         "assignment": "06_gan",
         "cell": "gan_training_step",

@@ -243,23 +243,40 @@ def _step_specs():
 
 class _GameSpy:
     """Watches a learner's step: each ``step()`` of either optimiser, in order, with the
-    gradients it found."""
+    gradients it found; ``others[k]``: what the other players' ``.grad`` held at step ``k``."""
 
     def __init__(self, named: dict[str, tuple[nn.Module, object]]) -> None:
         self.steps: list[tuple[str, list]] = []
-        for who, (net, opt) in named.items():
-            params = list(net.parameters())
+        self.others: list[dict[str, list]] = []
+        every = {who: list(net.parameters()) for who, (net, _) in named.items()}
+        for who, (_, opt) in named.items():
             original = opt.step
 
-            def step(*args, _who=who, _params=params, _original=original, **kwargs):
-                grads = [None if p.grad is None else p.grad.detach().clone() for p in _params]
-                self.steps.append((_who, grads))
+            def step(*args, _who=who, _original=original, **kwargs):
+                self.steps.append((_who, _grads_now(every[_who])))
+                self.others.append({w: _grads_now(ps) for w, ps in every.items() if w != _who})
                 return _original(*args, **kwargs)
 
             opt.step = step  # these optimisers are the check's own, made for this case
 
     def of(self, who: str) -> list[list]:
         return [g for w, g in self.steps if w == who]
+
+    def others_at(self, who: str) -> dict[str, list]:
+        """What the other players' ``.grad`` held at the first step of ``who``."""
+        return next(o for (w, _), o in zip(self.steps, self.others, strict=True) if w == who)
+
+
+def _grads_now(params: list) -> list:
+    return [None if p.grad is None else p.grad.detach().clone() for p in params]
+
+
+def _untouched(now: list, before: list) -> bool:
+    """``.grad`` as it was (``before``), or cleared (None or zero)."""
+    return all(g is None or not g.any() for g in now) or all(
+        (g is None and h is None) or (g is not None and h is not None and torch.equal(g, h))
+        for g, h in zip(now, before, strict=True)
+    )
 
 
 def _grad_list(loss: torch.Tensor, net: nn.Module) -> list[torch.Tensor]:
@@ -426,7 +443,8 @@ def _step_case(fn: Callable, seed: int, k: int, case: _Case, where: str):
         want = _reference_gan_training_step(ref_g, ref_d, ref_opt_g, ref_opt_d, real, z)
         want_g = _what_g_might_get(g_old, d_old, ref_d, real, z)
         want_g["leftover"] = leftover["g"]
-        spy.steps = []
+        spy.steps, spy.others = [], []
+        g_before = _grads_now(list(g.parameters()))
         try:
             got = fn(g, d, opt_g, opt_d, real.clone(), z.clone())
         except NotImplementedError:
@@ -454,6 +472,14 @@ def _step_case(fn: Callable, seed: int, k: int, case: _Case, where: str):
                 [prefix + "the discriminator's gradients at opt_d.step() differ from the "
                  "reference round's."],
                 _d_grads_hint(got_d, want_d, leftover["d"]),
+            )  # fmt: skip
+        if not _untouched(spy.others_at("d")["g"], g_before):
+            return _Wrong(
+                [prefix + "the discriminator's update is right, but when opt_d.step() ran, the "
+                 "generator's .grad had changed: loss_d.backward() went through G."],
+                "Detach the fakes in D's update, discriminator(fake.detach()): then D's loss "
+                "stops at the fakes. Without it, backward() also computes G's gradients of D's "
+                "loss, wasted work that ends up in G's update unless something clears it first.",
             )  # fmt: skip
         if not _same(got_g, want_g["fresh"]):
             return _Wrong(
