@@ -158,6 +158,9 @@ def save_checkpoint(path: str | Path, payload: Mapping) -> Path:
             torch.save(dict(payload), f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from other users
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -319,3 +319,28 @@ def test_fd_monitor_wants_the_generator_network_not_the_gan():
     with pytest.raises(TypeError, match=r"model.generator.*got GAN"):
         gan.fd_monitor(model)
     gan.fd_monitor(model.generator)  # the network itself is fine
+
+
+@pytest.mark.parametrize("architecture", ["dcgan", "course"])
+def test_conditional_networks_say_what_labels_they_need(architecture):
+    model = gan.ConditionalGAN(z_dim=8, width=8, architecture=architecture)
+    z, x = torch.zeros(3, 8), torch.zeros(3, 1, 28, 28)
+    for labels, match in [
+        (None, "got NoneType"),
+        (torch.zeros(3), "got a torch.float32 tensor"),
+        (torch.zeros(2).long(), r"of shape \(3,\), got .* of shape \(2,\)"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            model.generator(z, labels)
+        with pytest.raises(ValueError, match=match):
+            model.discriminator(x, labels)
+    plain = gan.GAN(z_dim=8, width=8, architecture=architecture)
+    with pytest.raises(ValueError, match="unconditional: call it without labels"):
+        plain.generator(z, torch.zeros(3).long())
+
+
+def test_gan_step_refuses_a_negative_r1_weight():
+    model = gan.GAN(z_dim=8, width=8)
+    opts = [torch.optim.Adam(m.parameters()) for m in (model.generator, model.discriminator)]
+    with pytest.raises(ValueError, match="r1_gamma and shift must be >= 0, got -1"):
+        gan.gan_step(model, *opts, r1_gamma=-1)

@@ -536,3 +536,32 @@ def test_both_pixel_shuffles_say_what_is_wrong(shuffle, x, r, match):
 def test_classical_methods_refuse_a_0_255_photo(method):
     with pytest.raises(ValueError, match=r"values in \[0, 1\] \(0-255 photos: divide by 255\)"):
         getattr(classical, method)(255 * photo("camera")[:32, :32])
+
+
+BAD_WIENER = {
+    "a NumPy photo": (np.zeros((16, 16)), np.ones((3, 3)) / 9, 0.1, "a tensor N x 1 x H x W"),
+    "H x W": (torch.zeros(16, 16), np.ones((3, 3)) / 9, 0.1, r"got \(16, 16\)"),
+    "an even kernel": (torch.zeros(1, 1, 16, 16), np.ones((4, 4)) / 16, 0.1, "k odd"),
+    "a kernel wider than the photo": (torch.zeros(1, 1, 8, 8), np.ones((9, 9)), 0.1, "<= min"),
+    "negative balance": (torch.zeros(1, 1, 16, 16), np.ones((3, 3)) / 9, -1.0, "balance must"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_WIENER)
+def test_wiener_deconvolve_says_what_is_wrong(case):
+    blurred, kernel, balance, match = BAD_WIENER[case]
+    with pytest.raises(ValueError, match=match):
+        deblur.wiener_deconvolve(blurred, kernel, balance)
+
+
+def test_masks_want_a_numpy_seed_and_motion_kernels_an_odd_size():
+    for make in (
+        lambda g: degrade.random_mask((8, 8), 0.5, g),
+        lambda g: degrade.scribble_mask((8, 8), 2, 1, g),
+    ):
+        with pytest.raises(TypeError, match="numpy.random.Generator for the masks"):
+            make(torch.Generator())
+    for size in (5, 6):
+        with pytest.raises(ValueError, match=f"odd int >= length = 7, got {size}"):
+            degrade.motion_kernel(7, 0, size=size)
+    assert degrade.motion_kernel(7, 0, size=9).shape == (9, 9)

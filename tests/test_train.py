@@ -415,3 +415,13 @@ def test_max_seconds_stops_after_the_budget_and_a_resumed_run_gets_the_rest(tmp_
     more = run(1.0)  # the budget counts the time of the first run too: about 20 steps in all
     assert more.stopped == "max_seconds" and len(hist.steps) < len(more.steps) <= 22
     assert more.seconds >= 1.0
+
+
+def test_a_checkpoint_is_readable_as_any_file_the_user_writes(tmp_path):
+    """mkstemp makes its file 0600; the checkpoint gets the usual permissions (0666 - umask)."""
+    umask = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "model.pt", {"w": torch.ones(1)})
+    finally:
+        os.umask(umask)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)

@@ -84,6 +84,20 @@ def generator_loss(fake_logits: torch.Tensor, saturating: bool = False) -> torch
 # ----------------------------------------------------------------------------- the networks
 
 
+def _check_labels(embed: nn.Embedding | None, labels: object, n: int) -> None:
+    """A conditional network (``embed``) needs ``n`` class indices, an unconditional one none
+    (shape and dtype only: no device sync in the training loop)."""
+    if embed is None:
+        if labels is not None:
+            raise ValueError("this network is unconditional: call it without labels")
+    elif not isinstance(labels, torch.Tensor) or labels.dtype != torch.long or labels.shape != (n,):
+        got = tuple(labels.shape) if isinstance(labels, torch.Tensor) else None
+        raise ValueError(
+            f"a conditional network needs labels: an int64 tensor of shape ({n},), got "
+            f"{describe(labels)}" + (f" of shape {got}" if got is not None else "")
+        )
+
+
 class Generator(nn.Module):
     """DCGAN generator: ``z (N x z_dim) -> N x 1 x 28 x 28`` in [-1, 1].
 
@@ -105,6 +119,7 @@ class Generator(nn.Module):
         )  # fmt: skip
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        _check_labels(self.embed, labels, len(z))
         if self.embed is not None:
             z = torch.cat([z, self.embed(labels)], dim=1)
         return self.net(z)
@@ -128,6 +143,7 @@ class Discriminator(nn.Module):
         self.embed = nn.Embedding(n_classes, 2 * width * 49) if n_classes else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        _check_labels(self.embed, labels, len(x))
         h = self.features(x)
         out = self.logit(h).squeeze(1)
         if self.embed is not None:
@@ -331,6 +347,8 @@ def gan_step(
     ``shift > 0``, D's verdicts on the shifted images; on the steps with R1, ``loss_d``
     includes the penalty)."""
     _check_r1_every(r1_every)
+    if not r1_gamma >= 0 or not shift >= 0:
+        raise ValueError(f"r1_gamma and shift must be >= 0, got {r1_gamma}, {shift}")
     g, d = model.generator, model.discriminator
     state = {"t": 0}
 

@@ -126,7 +126,8 @@ class PatchDiscriminator(nn.Module):
     ``N x in_channels x H x W -> N x 1 x H' x W'``: ``n_layers`` 4x4 convolutions of stride 2
     (widths ``width, 2 width, ...``), then a 4x4 convolution of stride 1 and a 4x4 one to the
     logit map, LeakyReLU(0.2) between, no normalisation. Each logit sees a
-    ``receptive_field x receptive_field`` window (pix2pix's default, ``n_layers=3``: 70x70)."""
+    ``receptive_field x receptive_field`` window (the paper's default, ``n_layers=3``: 70x70;
+    this class's, for 28x28 digits, ``n_layers=2``: 34x34)."""
 
     def __init__(self, in_channels: int, width: int = 64, n_layers: int = 2) -> None:
         super().__init__()

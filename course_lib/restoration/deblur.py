@@ -56,10 +56,32 @@ def transfer_function(kernel: torch.Tensor, shape: tuple[int, int]) -> torch.Ten
 
 def wiener_deconvolve(blurred: torch.Tensor, kernel, balance: float) -> torch.Tensor:
     """Wiener deconvolution of ``N x 1 x H x W`` with its kernel(s), regularised by the
-    Laplacian like ``skimage.restoration.wiener`` (and equal to it, tested)."""
+    Laplacian like ``skimage.restoration.wiener`` (and equal to it, tested).
+
+    ``kernel``: one odd ``k x k`` kernel (array or tensor) or one per photo, ``N x k x k``;
+    ``balance`` >= 0."""
+    if not isinstance(blurred, torch.Tensor) or blurred.ndim != 4 or blurred.shape[1] != 1:
+        got = tuple(blurred.shape) if hasattr(blurred, "shape") else type(blurred).__name__
+        raise ValueError(
+            "blurred must be a tensor N x 1 x H x W (torch.as_tensor(photo)[None, None]), "
+            f"got {got}"
+        )
     k = torch.as_tensor(np.asarray(kernel) if not torch.is_tensor(kernel) else kernel)
     k = k.to(blurred)
     shape = tuple(blurred.shape[-2:])
+    if (
+        k.ndim not in (2, 3)
+        or k.shape[-1] != k.shape[-2]
+        or k.shape[-1] % 2 == 0
+        or k.shape[-1] > min(shape)
+        or (k.ndim == 3 and len(k) not in (1, len(blurred)))
+    ):
+        raise ValueError(
+            f"kernel must be k x k or N x k x k with k odd and <= min(H, W) = {min(shape)} "
+            f"(an even kernel has no centre: the result would shift), got {tuple(k.shape)}"
+        )
+    if not balance >= 0:
+        raise ValueError(f"balance must be >= 0 (the Laplacian's weight), got {balance}")
     K = transfer_function(k, shape)[:, None]  # N x 1 x H x (W/2 + 1)
     laplacian = torch.tensor([[0.0, -1, 0], [-1, 4, -1], [0, -1, 0]]).to(blurred)
     L = transfer_function(laplacian, shape)[:, None]

@@ -138,7 +138,9 @@ def motion_kernel(length: int, angle: float = 0.0, size: int | None = None) -> n
     (the camera moved in a straight line during the exposure), in a ``size x size`` square."""
     if not isinstance(length, int) or length < 1:
         raise ValueError(f"length must be a positive int, got {length!r}")
-    size = length + 1 - length % 2 if size is None else int(size)  # odd, centred
+    size = length + 1 - length % 2 if size is None else size  # odd, centred
+    if isinstance(size, bool) or not isinstance(size, int) or size < length or size % 2 == 0:
+        raise ValueError(f"size must be an odd int >= length = {length}, got {size!r}")
     c = (size - 1) / 2
     dy, dx = math.sin(math.radians(angle)), math.cos(math.radians(angle))
     half = (length - 1) / 2
@@ -178,13 +180,23 @@ def blur(image, kernel, noise_sigma: float = 0.0, generator=None):
 # ----------------------------------------------------------------------------- missing pixels
 
 
+def _numpy_rng(generator) -> np.random.Generator:
+    """The masks are drawn with NumPy: a seed, a ``numpy.random.Generator`` or None."""
+    if isinstance(generator, torch.Generator):
+        raise TypeError(
+            "generator must be a seed (int) or a numpy.random.Generator for the masks (drawn "
+            "with NumPy), got a torch.Generator"
+        )
+    return np.random.default_rng(generator)
+
+
 def random_mask(shape: tuple[int, int], missing: float, generator=None) -> np.ndarray:
     """``H x W`` mask, 1 where a pixel is known, 0 where it is missing (a fraction ``missing``
     of them, each independently)."""
     if not 0 <= missing < 1:
         raise ValueError(f"missing must be a fraction in [0, 1), got {missing}")
     shape = _check_shape(shape)
-    rng = np.random.default_rng(generator)
+    rng = _numpy_rng(generator)
     return (rng.random(shape) >= missing).astype(np.float32)
 
 
@@ -194,7 +206,7 @@ def scribble_mask(
     """``H x W`` mask with ``strokes`` random scribbles of ``width`` pixels missing (0), the
     rest known (1): scratches, overlaid text, an object to remove."""
     h, w = shape = _check_shape(shape)
-    rng = np.random.default_rng(generator)
+    rng = _numpy_rng(generator)
     mask = np.ones(shape, np.float32)
     for _ in range(strokes):
         r0, c0 = rng.integers(h), rng.integers(w)
