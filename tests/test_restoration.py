@@ -502,8 +502,8 @@ IMAGE = torch.rand(2, 1, 16, 16)
 BAD_MASKS = {
     "bool mask": (MASK.bool(), TypeError, "mask must be a float tensor N x 1 x H x W"),
     "NumPy mask": (MASK.numpy(), TypeError, r"torch.as_tensor\(mask\).float\(\)"),
-    "mask without its channel": (MASK[:, 0], ValueError, r"mask \(2, 16, 16\)"),
-    "mask of one image": (MASK[:1], ValueError, "one and the same shape"),
+    "mask without its channel": (MASK[:, 0], ValueError, r"and \(2, 16, 16\)$"),
+    "mask of one image": (MASK[:1], ValueError, "one and the same shape N x 1 x H x W"),
 }
 
 

@@ -23,6 +23,7 @@ from torch import nn
 
 from course_lib import metrics
 from course_lib.data import patches, photo
+from course_lib.generative import check_float_tensors
 from course_lib.models import ResUNet
 from course_lib.restoration import (
     apply_fully_convolutional,
@@ -34,27 +35,14 @@ from course_lib.restoration import (
 from course_lib.restoration.degrade import random_mask, scribble_mask
 from course_lib.runtime import seed_everything
 
-
-def _check_masked(**tensors: object) -> None:
-    """Float tensors of one shape ``N x 1 x H x W``, the mask among them (1 = known, 0 =
-    missing): a bool or NumPy mask, or one without its channel, would fail or broadcast."""
-    for name, t in tensors.items():
-        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            kind = f"a {t.dtype} tensor" if isinstance(t, torch.Tensor) else type(t).__name__
-            raise TypeError(
-                f"{name} must be a float tensor N x 1 x H x W (mask: 1 = known, 0 = missing; "
-                f"convert with torch.as_tensor(mask).float()), got {kind}"
-            )
-    shapes = [tuple(t.shape) for t in tensors.values()]
-    if len(set(shapes)) > 1 or len(shapes[0]) < 2:  # a mask of another shape would broadcast
-        got = ", ".join(f"{name} {s}" for name, s in zip(tensors, shapes, strict=True))
-        raise ValueError(f"expected one and the same shape (N x 1 x H x W) for all, got {got}")
+# a bool or NumPy mask would fail inside torch, one without its channel would broadcast
+_MASKED = "N x 1 x H x W (the mask: floats, 1 = known, 0 = missing; torch.as_tensor(mask).float())"
 
 
 def compose(known: torch.Tensor, filled: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Known pixels from ``known``, missing ones from ``filled``: ``m x + (1 - m) f``.
     All three ``N x 1 x H x W`` float tensors."""
-    _check_masked(known=known, filled=filled, mask=mask)
+    check_float_tensors(_MASKED, known=known, filled=filled, mask=mask)
     # x_hat = m * x + (1 - m) * f(x, m)
     return mask * known + (1 - mask) * filled
 
@@ -63,7 +51,7 @@ def masked_mse(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
     """Mean squared error over the missing pixels only (``mask == 0``):
     ``sum((1 - m) (y - x)^2) / sum(1 - m)``; 0 when nothing is missing. All three
     ``N x 1 x H x W`` float tensors."""
-    _check_masked(output=output, target=target, mask=mask)
+    check_float_tensors(_MASKED, output=output, target=target, mask=mask)
     missing = 1 - mask
     # L = sum((1 - m) * (y - x)^2) / sum(1 - m)
     return (missing * (output - target) ** 2).sum() / missing.sum().clamp_min(1)
