@@ -5,9 +5,11 @@ classic mistake is named, each failure says which case failed."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import re
+import sys
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -27,9 +29,13 @@ from course_lib.generative import autoencoder as ae
 from course_lib.generative import gan, vae
 
 ROOT = Path(__file__).resolve().parents[1]
-# The course's own answers, bound here once: while a check runs the function it is given, it
-# switches these off as module attributes (``graded_without``), as it does for a learner's.
-KL, CONV_T, D_LOSS = vae.kl_divergence, scratch.conv_transpose2d, gan.discriminator_loss
+# The course's own answers, as right answers to hand to the checks. While a check runs the
+# function it is given, it switches the course's functions off (``graded_without``): as module
+# attributes, and every global (here, of this file) that *is* one of them. A ``partial`` is not
+# the function itself, so these still reach the course's answer.
+KL = functools.partial(vae.kl_divergence)
+CONV_T = functools.partial(scratch.conv_transpose2d)
+D_LOSS = functools.partial(gan.discriminator_loss)
 
 
 @pytest.mark.parametrize("name", ["generative.vae.kl_divergence", "scratch.conv_transpose2d"])
@@ -45,6 +51,42 @@ def test_graded_without_switches_the_course_function_off_only_while_the_function
     assert checks.graded_without(3, name) == 3  # not a function: the check says so itself
     with pytest.raises(ValueError, match="no function course_lib.scratch.nothing"):
         checks.graded_without(lambda: 0, "scratch.nothing")
+
+
+@pytest.mark.parametrize("where", ["the function's module", "the notebook (__main__)"])
+def test_graded_without_also_switches_off_the_learners_own_name_for_the_function(where):
+    """``from course_lib.generative.vae import kl_divergence as k`` in a notebook, then ``k``
+    in the learner's function: the global ``k`` is switched off too, and put back after."""
+    main = sys.modules["__main__"].__dict__
+    namespace = main if where.endswith("(__main__)") else {}
+    namespace["k"] = vae.kl_divergence
+    try:
+        exec("def learner(mu, logvar):\n    return k(mu, logvar)", namespace)
+        learner = namespace["learner"]
+        graded = checks.graded_without(learner, "generative.vae.kl_divergence")
+        with pytest.raises(checks.CourseFunctionUsed, match="kl_divergence is switched off"):
+            graded(torch.zeros(2, 3), torch.zeros(2, 3))
+        assert namespace["k"] is vae.kl_divergence, f"the global k was not put back ({where})"
+        assert float(learner(torch.ones(1, 2), torch.zeros(1, 2))) == pytest.approx(1.0)
+        msg = _failure(checks.check_kl_divergence, graded)
+        assert "It calls course_lib's generative.vae.kl_divergence, which is switched off" in msg
+    finally:
+        for name in ("k", "learner"):
+            namespace.pop(name, None)
+
+
+def test_library_pixel_shuffle_disabled_switches_off_a_notebooks_own_import():
+    """``from torch.nn.functional import pixel_shuffle`` in a notebook's cell: that name
+    refuses too inside the block, and is put back after."""
+    main = sys.modules["__main__"].__dict__
+    main["pixel_shuffle_"] = F.pixel_shuffle
+    try:
+        with checks.library_pixel_shuffle_disabled():
+            with pytest.raises(checks.LibraryPixelShuffleUsed, match="pixel_shuffle"):
+                main["pixel_shuffle_"](torch.zeros(1, 4, 2, 2), 2)
+        assert main["pixel_shuffle_"] is F.pixel_shuffle
+    finally:
+        main.pop("pixel_shuffle_", None)
 
 
 def _failure(check, fn) -> str:

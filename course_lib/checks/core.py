@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -346,29 +348,51 @@ class SwitchedOff(RuntimeError):
 
 @contextmanager
 def switched_off(
-    table: Sequence[tuple[object, str, str]], error: type[Exception]
+    table: Sequence[tuple[object, str, str]],
+    error: type[Exception],
+    namespaces: Sequence[dict] = (),
 ) -> Iterator[None]:
     """Inside this block, each ``(owner, attribute, name)`` of ``table`` (e.g. ``(F,
     "pixel_shuffle", "F.pixel_shuffle")``) that exists is replaced by a function that raises
     ``error(name)``: the check and the grader run a learner's function in it when the task is to
     write by hand what a library already has. Everything is put back on the way out, also after
-    an error or an interrupt."""
+    an error or an interrupt.
 
-    def blocked(name: str) -> Callable:
+    A learner's own name for such a function (``from torch.nn.functional import
+    pixel_shuffle``, ``k = vae.kl_divergence``) is switched off too: every global of the
+    notebook (the ``__main__`` module, where a kernel runs its cells) and of ``namespaces``
+    whose value *is* one of the functions."""
+
+    def blocked(name: str, original: Callable) -> Callable:
         def refuse(*args, **kwargs):
             raise error(name)
 
+        refuse.switched_off = original  # the library's function, also inside another block
         return refuse
 
     missing = object()
-    saved = []
+    saved, renamed = [], []
     try:
+        replacements = {}  # id of the library's function (and of an outer block's) -> refusal
         for owner, attr, name in table:
             if hasattr(owner, attr):
+                current = getattr(owner, attr)
+                original = getattr(current, "switched_off", current)
+                replacement = replacements.setdefault(id(original), blocked(name, original))
+                replacements[id(current)] = replacement
                 saved.append((owner, attr, owner.__dict__.get(attr, missing)))
-                setattr(owner, attr, blocked(name))
+                setattr(owner, attr, replacement)
+        main = getattr(sys.modules.get("__main__"), "__dict__", None)
+        spaces = {id(ns): ns for ns in [main, *namespaces] if isinstance(ns, dict)}
+        for ns in spaces.values():
+            for key, value in list(ns.items()):
+                if id(value) in replacements and callable(value):
+                    renamed.append((ns, key, value))
+                    ns[key] = replacements[id(value)]
         yield
     finally:
+        for ns, key, original in reversed(renamed):
+            ns[key] = original
         for owner, attr, original in reversed(saved):
             if original is missing:
                 delattr(owner, attr)  # it was inherited (e.g. a method of torch's C tensor base)
@@ -398,9 +422,12 @@ def graded_without(fn: Callable, *names: str) -> Callable:
         if not callable(getattr(owner, attr, None)):
             raise ValueError(f"no function {owner.__name__}.{attr} to switch off")
 
+    # the learner's module (e.g. a notebook's), also through a wrapper such as this one
+    namespaces = [getattr(inspect.unwrap(fn), "__globals__", None)]
+
     @functools.wraps(fn)
     def graded(*args, **kwargs):
-        with switched_off(table, CourseFunctionUsed):
+        with switched_off(table, CourseFunctionUsed, namespaces):
             return fn(*args, **kwargs)
 
     return graded
