@@ -305,7 +305,13 @@ class GAN(DigitGenerator):
 
     def draw(self, n, labels, generator):
         z = self.noise(n, self.z_dim, generator=generator)
-        return (self.generator(z, labels) + 1) / 2  # [-1, 1] -> [0, 1]
+        # in chunks of 128 codes: torch's nearest-neighbour upsampling on a CPU is several times
+        # slower per image on a batch of 1,000 than on batches of 128 (the same values)
+        chunks = [
+            self.generator(z[i : i + 128], None if labels is None else labels[i : i + 128])
+            for i in range(0, n, 128)
+        ]
+        return (torch.cat(chunks) + 1) / 2  # [-1, 1] -> [0, 1]
 
 
 class ConditionalGAN(GAN):
