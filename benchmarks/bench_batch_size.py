@@ -10,6 +10,8 @@ Side by side, in one run, on the same inputs:
   nearest-neighbour upsampling.
 - ``vae``: its decoder on 2,000 codes at once (20 digits x 100 samples, one chunk of ``nll``),
   against ``VAE.nll``'s sub-batches of 500.
+- the judge: its features of the 1,000 held-out digits in batches of 500 (``judge_features``'
+  former default) against batches of 128 (its default), as every Fréchet distance computes them.
 
 It prints the median seconds of each and checks that the outputs agree.
 """
@@ -23,6 +25,8 @@ import time
 import torch
 
 from course_lib import weights
+from course_lib.data import digits
+from course_lib.judge import load_judge
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -37,6 +41,11 @@ def median_seconds(fn, repeats: int) -> float:
 
 def in_chunks(fn, z: torch.Tensor, size: int) -> torch.Tensor:
     return torch.cat([fn(z[i : i + size]) for i in range(0, len(z), size)])
+
+
+def in_fives(fn):
+    """``fn`` on batches of 500: the judge's former batch size, the "one batch" column."""
+    return lambda x: in_chunks(fn, x, 500)
 
 
 def main() -> None:
@@ -54,6 +63,10 @@ def main() -> None:
         vae = weights.load("vae").eval()
         z = torch.randn(2000, vae.z_dim, generator=gen)
         rows.append(("vae decoder, 2,000 codes", vae.decode, z, 500))
+        judge = load_judge()
+        rows.append(
+            ("judge, 1,000 digits by 500", in_fives(judge.features), digits("test")[0], 128)
+        )
         print(f"{'':28s} {'one batch':>10s} {'chunks':>14s} {'speed-up':>9s}  max difference")
         for name, fn, z, size in rows:
             one = median_seconds(lambda fn=fn, z=z: fn(z), args.repeats)

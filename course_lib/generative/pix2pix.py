@@ -362,9 +362,10 @@ def edges_report(model: Pix2Pix, outputs: torch.Tensor | None = None) -> dict[st
     edges, _, y = edge_pairs("test")
     out = (model.translate(edges) if outputs is None else outputs).clamp(0, 1)
     with torch.no_grad():
-        predicted = load_judge()(out).argmax(1)
-    # the same as metrics.frechet_distance(out, held-out digits), their features computed once
-    fd = metrics.frechet_distance_features(judge_features(out), test_features())
+        features = judge_features(out)  # computed once, for the class and the distance
+        predicted = load_judge().head(features).argmax(1)
+    # the same as metrics.frechet_distance(out, held-out digits), the test features cached
+    fd = metrics.frechet_distance_features(features, test_features())
     return {"judge_accuracy": metrics.accuracy(y.numpy(), predicted.numpy()), "fd": fd}
 
 
