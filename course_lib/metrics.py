@@ -107,6 +107,11 @@ def _image_pair(estimate, target, data_range: float) -> tuple[np.ndarray, np.nda
         return a.transpose(0, 2, 3, 1), b.transpose(0, 2, 3, 1), True
     if a.ndim == 3 and a.shape[-1] in (3, 4):  # one colour image H x W x C
         return a[None], b[None], True
+    if a.ndim == 3 and a.shape[0] == 3:
+        raise ValueError(
+            f"shape {a.shape} is ambiguous: for one colour image pass H x W x 3 (or a batch "
+            "1 x 3 x H x W); for 3 grey images pass 3 x 1 x H x W"
+        )
     return (a, b, False) if a.ndim == 3 else (a[None], b[None], False)
 
 
@@ -116,7 +121,8 @@ def psnr(estimate, target, data_range: float = 1.0) -> float:
 
     Args:
         estimate, target: arrays or tensors of the same shape: one image ``H x W`` or
-            ``H x W x 3``, or a batch ``N x H x W`` or ``N x C x H x W``.
+            ``H x W x 3``, or a batch ``N x H x W`` or ``N x C x H x W`` (``3 x H x W`` is
+            refused: one colour image or three grey ones? Say which with four dimensions).
         data_range: the span of the pixel values (1.0 for images in [0, 1]).
     """
     a, b, _ = _image_pair(estimate, target, data_range)

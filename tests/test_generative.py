@@ -563,3 +563,12 @@ def test_nll_checks_its_inputs(case):
     model = (vae.ConditionalVAE if conditional else vae.VAE)(z_dim=2, widths=(4, 8), hidden=8)
     with pytest.raises(error, match=match):
         model.nll(x, k=2, **kwargs)
+
+
+@pytest.mark.parametrize("case", [c for c in BAD_NLL if "=" not in c])
+def test_held_out_negative_elbo_checks_its_inputs_as_nll_does(case):
+    """The two held-out figures in nats refuse the same inputs (grey digits above all)."""
+    conditional, x, kwargs, error, match = BAD_NLL[case]
+    model = (vae.ConditionalVAE if conditional else vae.VAE)(z_dim=2, widths=(4, 8), hidden=8)
+    with pytest.raises(error, match=match):
+        vae.held_out_negative_elbo(model, x, kwargs.get("labels"))

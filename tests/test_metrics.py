@@ -128,6 +128,19 @@ def test_psnr_says_what_is_wrong():
     assert metrics.psnr(np.ones((4, 4)), np.ones((4, 4))) == np.inf
 
 
+@pytest.mark.parametrize("metric", [metrics.psnr, metrics.ssim], ids=lambda m: m.__name__)
+def test_psnr_and_ssim_refuse_a_3_x_h_x_w_image_which_could_be_colour_or_three_greys(metric):
+    """One colour tensor 3 x H x W would have been scored as three grey images (the mean of
+    three PSNRs, not one PSNR over the channels): both layouts are asked for explicitly."""
+    x = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"ambiguous.*H x W x 3.*3 x 1 x H x W"):
+        metric(x * 0.9, x)
+    as_colour = metric(x.permute(1, 2, 0) * 0.9, x.permute(1, 2, 0))
+    assert as_colour == pytest.approx(metric(x[None] * 0.9, x[None])), metric.__name__
+    as_greys = metric(x[:, None] * 0.9, x[:, None])
+    assert np.isfinite(as_greys), metric.__name__
+
+
 @pytest.mark.parametrize(
     "shape", [(16, 16), (12, 12, 3), (5, 1, 28, 28), (4, 13, 11), (2, 3, 16, 16)], ids=str
 )

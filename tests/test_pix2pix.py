@@ -84,6 +84,23 @@ def test_receptive_field_of_known_stacks(layers, expected):
     assert pix2pix.receptive_field(layers) == expected, layers
 
 
+@pytest.mark.parametrize(
+    "layers, error, match",
+    [
+        (pix2pix.PatchDiscriminator(1, 4, 2), TypeError, "PatchDiscriminator, read d.receptive"),
+        (4, TypeError, "list of \\(kernel, stride\\) pairs"),
+        ([4, 2], ValueError, "pair \\(kernel, stride\\).*got 4"),
+        ([(4, 2, 1)], ValueError, "got \\(4, 2, 1\\)"),
+        ([(4, 0)], ValueError, "ints >= 1, got \\(4, 0\\)"),
+        ([(4.0, 2)], ValueError, "ints >= 1, got \\(4.0, 2\\)"),
+    ],
+    ids=["a network", "an int", "flat list", "a triple", "stride 0", "a float"],
+)
+def test_receptive_field_says_what_it_needs(layers, error, match):
+    with pytest.raises(error, match=match):
+        pix2pix.receptive_field(layers)
+
+
 @pytest.mark.parametrize("n_layers", [1, 2, 3])
 def test_patchgan_receptive_field_is_what_autograd_sees(n_layers):
     d = pix2pix.PatchDiscriminator(2, 4, n_layers)

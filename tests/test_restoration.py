@@ -186,6 +186,14 @@ def test_tune_picks_the_best_setting_and_refuses_no_data(crop):
     assert best == {"sigma": max(scores, key=scores.get)} and score == max(scores.values())
     with pytest.raises(ValueError, match="at least one"):
         classical.tune(classical.gaussian, {"sigma": [1.0]}, [])
+    with pytest.raises(ValueError, match=r"at least one value .* none for \['sigma'\]"):
+        classical.tune(classical.gaussian, {"sigma": []}, pairs)
+    with pytest.raises(ValueError, match="no setting of nan_method gave a finite score"):
+
+        def nan_method(y, sigma):
+            return np.full_like(y, np.nan)
+
+        classical.tune(nan_method, {"sigma": [1.0]}, pairs, metric=lambda a, b: float(a.mean()))
 
 
 @pytest.mark.parametrize("balance", [0.001, 0.05])

@@ -158,7 +158,23 @@ def receptive_field(layers: list[tuple[int, int]]) -> int:
     ``layers`` = ``[(kernel, stride), ...]`` from input to output.
 
     From the output back: one pixel of a layer's output sees ``r' = r * stride + (kernel -
-    stride)`` of its input, starting with ``r = 1``."""
+    stride)`` of its input, starting with ``r = 1``. (A network: ``PatchDiscriminator``'s
+    ``receptive_field`` property lists its layers so.)"""
+    if not isinstance(layers, (list, tuple)):
+        raise TypeError(
+            "layers must be a list of (kernel, stride) pairs of ints, e.g. [(4, 2), (4, 1)], got "
+            f"{type(layers).__name__} (for a PatchDiscriminator, read d.receptive_field)"
+        )
+    for layer in layers:
+        if (
+            not isinstance(layer, (list, tuple))
+            or len(layer) != 2
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in layer)
+            or min(layer) < 1
+        ):
+            raise ValueError(
+                f"each layer must be a pair (kernel, stride) of ints >= 1, got {layer!r}"
+            )
     r = 1
     for kernel, stride in reversed(layers):
         # r_in = r_out * stride + (kernel - stride)

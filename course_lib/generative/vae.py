@@ -293,12 +293,7 @@ class VAE(DigitGenerator):
         for name, v in (("k", k), ("batch", batch), ("chunk", chunk)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-        check_digit_images(x)
-        if torch.any((x != 0) & (x != 1)):
-            raise ValueError(
-                "x must hold 0/1 pixels: binarise the digits with course_lib.data.binarize (held "
-                "out: data.binarized_digits); nats on grey digits compare with nothing"
-            )
+        _check_binarised(x)
         self._check_labels(labels, len(x))
         was_training = self.training
         self.eval()
@@ -539,6 +534,17 @@ def train_vae(recipe: VAERecipe, progress: bool = True, device="cpu", **train_kw
 
 
 @torch.no_grad()
+def _check_binarised(x: torch.Tensor) -> None:
+    """Digits ``N x 1 x 28 x 28`` of 0/1 pixels, as the nats of the literature need."""
+    check_digit_images(x)
+    if torch.any((x != 0) & (x != 1)):
+        raise ValueError(
+            "x must hold 0/1 pixels: binarise the digits with course_lib.data.binarize (held "
+            "out: data.binarized_digits); nats on grey digits compare with nothing"
+        )
+
+
+@torch.no_grad()
 def held_out_negative_elbo(
     model: VAE, x: torch.Tensor | None = None, labels=None, seed: int = 0
 ) -> float:
@@ -548,6 +554,8 @@ def held_out_negative_elbo(
     if x is None:
         x, y = binarized_digits("test")
         labels = y if model.conditional else None
+    _check_binarised(x)
+    model._check_labels(labels, len(x))
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(seed)

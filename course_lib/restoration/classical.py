@@ -167,10 +167,16 @@ def tune(
     if not pairs:
         raise ValueError("tune needs at least one (degraded, clean) pair of training photos")
     keys = list(grid)
+    candidates = {k: list(grid[k]) for k in keys}
+    empty = [k for k, v in candidates.items() if not v]
+    if empty:
+        raise ValueError(f"tune needs at least one value to try for each setting; none for {empty}")
     best, best_score = None, -np.inf
-    for values in itertools.product(*(list(grid[k]) for k in keys)):
+    for values in itertools.product(*candidates.values()):
         settings = dict(zip(keys, values, strict=True))
         score = float(np.mean([metric(method(y, **settings, **fixed), x) for y, x in pairs]))
         if score > best_score:
             best, best_score = settings, score
+    if best is None:  # every score NaN (or -inf): nothing to choose
+        raise ValueError(f"no setting of {method.__name__} gave a finite score on these pairs")
     return best, best_score
