@@ -471,6 +471,29 @@ def kl_divergence(mu, logvar):
     return vae.kl_divergence(mu, logvar)
 ''',
     },
+    "kl_imports_the_course_under_another_name": {
+        "assignment": "05_vae",
+        "cell": "kl_divergence",
+        "loses": "test_kl_divergence",
+        "hint": "is switched off in this check and in the grader",
+        "code": '''\
+from course_lib.generative.vae import kl_divergence as closed_form_kl
+
+
+def kl_divergence(mu, logvar):
+    """Right, but the course's own function under another name (switched off as well)."""
+    return closed_form_kl(mu, logvar)
+''',
+    },
+    "kl_is_the_course_function": {
+        "assignment": "05_vae",
+        "cell": "kl_divergence",
+        "loses": "test_kl_divergence",
+        "hint": "is switched off in this check and in the grader",
+        "code": """\
+kl_divergence = vae.kl_divergence  # hands in the course's function itself
+""",
+    },
     "elbo_calls_the_course": {
         "assignment": "05_vae",
         "cell": "negative_elbo",
@@ -862,6 +885,29 @@ def pixel_shuffle(x, r):
     """Right, but it calls the function it was asked to write (switched off in the tests)."""
     return F.pixel_shuffle(x, r)
 ''',
+    },
+    "shuffle_imports_the_library_under_another_name": {
+        "assignment": "09_restoration",
+        "cell": "pixel_shuffle",
+        "loses": "test_pixel_shuffle",
+        "hint": "switched off in this check and in the grader",
+        "code": '''\
+from torch.nn.functional import pixel_shuffle as rearrange
+
+
+def pixel_shuffle(x, r):
+    """Right, but torch's own pixel shuffle under another name (switched off as well)."""
+    return rearrange(x, r)
+''',
+    },
+    "shuffle_is_the_library_function": {
+        "assignment": "09_restoration",
+        "cell": "pixel_shuffle",
+        "loses": "test_pixel_shuffle",
+        "hint": "switched off in this check and in the grader",
+        "code": """\
+pixel_shuffle = F.pixel_shuffle  # hands in torch's function itself
+""",
     },
     "wiener_without_conj": {
         "assignment": "09_restoration",

@@ -75,6 +75,48 @@ def test_graded_without_also_switches_off_the_learners_own_name_for_the_function
             namespace.pop(name, None)
 
 
+def test_handing_in_the_course_function_itself_is_refused_by_check_and_grader_alike():
+    """``kl_divergence = vae.kl_divergence``: the check and a test cell both refuse it (before,
+    the check called the object it was handed; now both go through the same switch)."""
+    graded = checks.graded_without(vae.kl_divergence, "generative.vae.kl_divergence")
+    with pytest.raises(checks.CourseFunctionUsed, match="kl_divergence is switched off"):
+        graded(torch.zeros(2, 3), torch.zeros(2, 3))
+    msg = _failure(checks.check_kl_divergence, vae.kl_divergence)
+    assert "It calls course_lib's generative.vae.kl_divergence, which is switched off" in msg
+    msg = _failure(checks.check_pixel_shuffle, F.pixel_shuffle)
+    assert "It calls F.pixel_shuffle, which is switched off" in msg, msg
+    assert vae.kl_divergence(torch.ones(1, 2), torch.zeros(1, 2)).item() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda x: F.pixel_shuffle(x, 2), "F.pixel_shuffle"),
+        (lambda x: torch.pixel_shuffle(x, 2), "torch.pixel_shuffle"),
+        (lambda x: torch.nn.PixelShuffle(2)(x), "nn.PixelShuffle"),
+    ],
+    ids=["F", "torch", "nn"],
+)
+def test_each_switched_off_function_names_itself(call, name):
+    """``F.pixel_shuffle is torch.pixel_shuffle``: each still says which one was called."""
+    with checks.library_pixel_shuffle_disabled():
+        with pytest.raises(checks.LibraryPixelShuffleUsed) as info:
+            call(torch.zeros(1, 4, 2, 2))
+    assert info.value.name == name, (name, info.value.name)
+
+
+def test_a_block_inside_another_switches_off_the_learners_names_that_only_it_sees():
+    """The check wraps again what the test cell wrapped (graded_without twice): the inner block
+    finds the learner's global k, which the outer one did not look at, and refuses it."""
+    namespace = {"k": vae.kl_divergence}
+    exec("def learner(mu, logvar):\n    return k(mu, logvar)", namespace)
+    outer = checks.graded_without(lambda *a: inner(*a), "generative.vae.kl_divergence")
+    inner = checks.graded_without(namespace["learner"], "generative.vae.kl_divergence")
+    with pytest.raises(checks.CourseFunctionUsed):
+        outer(torch.zeros(2, 3), torch.zeros(2, 3))
+    assert namespace["k"] is vae.kl_divergence and vae.kl_divergence.__module__.endswith("vae")
+
+
 def test_library_pixel_shuffle_disabled_switches_off_a_notebooks_own_import():
     """``from torch.nn.functional import pixel_shuffle`` in a notebook's cell: that name
     refuses too inside the block, and is put back after."""
@@ -299,9 +341,9 @@ def test_the_learners_random_state_is_left_alone():
     state = torch.get_rng_state()
     _check_toy(lambda x, w: torch.tanh(x * w) + 0 * torch.randn(1))
     _failure(_check_toy, lambda x, w: torch.tanh(x * w) + torch.randn(1))
-    checks.check_reparameterize(vae.reparameterize)
+    checks.check_reparameterize(functools.partial(vae.reparameterize))
     _failure(checks.check_reparameterize, lambda mu, lv, g: mu + torch.randn_like(mu))
-    checks.check_kl_divergence(vae.kl_divergence)
+    checks.check_kl_divergence(KL)
     assert torch.equal(torch.get_rng_state(), state)
 
 
@@ -339,7 +381,7 @@ def test_check_kl_divergence_names_the_mistake(fn, hint):
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_the_kl_reference_passes_with_any_seed(seed, capsys):
-    checks.check_kl_divergence(vae.kl_divergence, seed=seed)
+    checks.check_kl_divergence(KL, seed=seed)
     checks.check_kl_divergence(lambda mu, lv: KL(mu.double(), lv.double()), seed)
     assert capsys.readouterr().out == "✓ kl_divergence: all 5 cases match the reference.\n" * 2
 
@@ -379,7 +421,7 @@ def test_check_reparameterize_names_the_variance_mistake_by_its_gradient_where_v
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_the_reparameterize_reference_passes_with_any_seed(seed, capsys):
-    checks.check_reparameterize(vae.reparameterize, seed=seed)
+    checks.check_reparameterize(functools.partial(vae.reparameterize), seed=seed)
     checks.check_reparameterize(lambda mu, lv, g: _z(mu.double(), lv.double(), g), seed)
     assert capsys.readouterr().out == "✓ reparameterize: all 5 cases match the reference.\n" * 2
 
@@ -438,7 +480,7 @@ def test_check_reconstruction_loss_names_the_mistake(fn, hint):
 
 
 def test_check_reconstruction_loss_passes_the_library(capsys):
-    checks.check_reconstruction_loss(ae.reconstruction_loss)
+    checks.check_reconstruction_loss(functools.partial(ae.reconstruction_loss))
     assert capsys.readouterr().out == "✓ reconstruction_loss: all 4 cases match the reference.\n"
 
 
@@ -464,7 +506,7 @@ def test_check_negative_elbo_names_the_mistake(fn, hint):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_chapter_04_and_05_references_pass_with_any_seed(seed, capsys):
-    checks.check_negative_elbo(vae.negative_elbo, seed=seed)
+    checks.check_negative_elbo(functools.partial(vae.negative_elbo), seed=seed)
     checks.check_conv_transpose2d(lambda x, w, s, p: CONV_T(x, w, stride=s, padding=p), seed=seed)
     out = capsys.readouterr().out.splitlines()
     assert out == ["✓ negative_elbo: all 3 cases match the reference.",
@@ -638,8 +680,8 @@ def test_check_gan_training_step_says_which_call():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_gan_references_pass_with_any_seed_and_other_right_rounds(seed, capsys):
-    checks.check_discriminator_loss(gan.discriminator_loss, seed=seed)
-    checks.check_generator_loss(gan.generator_loss, seed=seed)
+    checks.check_discriminator_loss(D_LOSS, seed=seed)
+    checks.check_generator_loss(functools.partial(gan.generator_loss), seed=seed)
     checks.check_gan_training_step(checks._reference_gan_training_step, seed=seed)
     # G's update on a freshly computed G(z), or both players zeroed at the start, is right too
     checks.check_gan_training_step(lambda *a: _round(*a, fresh=True), seed=seed)
@@ -767,5 +809,5 @@ def test_the_gan_checks_leave_the_learners_random_state_alone():
     _failure(
         checks.check_synthetic_digits, lambda *a: _digits(*a, z=lambda n, zd: torch.randn(n, zd))
     )
-    checks.check_discriminator_loss(gan.discriminator_loss)
+    checks.check_discriminator_loss(D_LOSS)
     assert torch.equal(torch.get_rng_state(), state)

@@ -16,6 +16,7 @@ import json
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -211,21 +212,29 @@ def _failed_tests(assignment: str, replace: dict[str, str]) -> dict[str, str]:
     """Run the notebook as autograde does, in this process: every code cell of the source in
     order (tests with their hidden parts), the solution cells as a student wrote them (the
     cells in ``replace``, the others solved right), each cell's error caught so that the next
-    cells run. Returns {graded test cell: its error} for the graded cells that raised."""
-    ns: dict = {}
+    cells run. Returns {graded test cell: its error} for the graded cells that raised. The cells
+    run in a module installed as ``__main__``, as a kernel runs them (the checks look there for
+    a learner's own names of the functions they switch off)."""
+    main = types.ModuleType("__main__")
+    ns = main.__dict__
     failed = {}
-    for cell in source_nb(assignment).cells:
-        if cell.cell_type != "code":
-            continue
-        meta = cell_meta(cell)
-        code = cell.source
-        if meta.get("solution"):
-            code = replace.get(meta["grade_id"], solution_code(cell))
-        try:
-            exec(compile(code, f"<cell {meta['grade_id']}>", "exec"), ns)
-        except Exception as e:  # noqa: BLE001 - as in the notebook: the error, then the next cell
-            if meta.get("grade"):
-                failed[meta["grade_id"]] = f"{type(e).__name__}: {e}"[:300]
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = main
+    try:
+        for cell in source_nb(assignment).cells:
+            if cell.cell_type != "code":
+                continue
+            meta = cell_meta(cell)
+            code = cell.source
+            if meta.get("solution"):
+                code = replace.get(meta["grade_id"], solution_code(cell))
+            try:
+                exec(compile(code, f"<cell {meta['grade_id']}>", "exec"), ns)
+            except Exception as e:  # noqa: BLE001 - as in a notebook: the error, then the next cell
+                if meta.get("grade"):
+                    failed[meta["grade_id"]] = f"{type(e).__name__}: {e}"[:300]
+    finally:
+        sys.modules["__main__"] = saved
     return failed
 
 

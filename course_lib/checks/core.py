@@ -348,20 +348,21 @@ class SwitchedOff(RuntimeError):
 
 @contextmanager
 def switched_off(
-    table: Sequence[tuple[object, str, str]],
-    error: type[Exception],
-    namespaces: Sequence[dict] = (),
-) -> Iterator[None]:
+    table: Sequence[tuple[object, str, str]], error: type[Exception]
+) -> Iterator[Callable[[Callable], Callable]]:
     """Inside this block, each ``(owner, attribute, name)`` of ``table`` (e.g. ``(F,
     "pixel_shuffle", "F.pixel_shuffle")``) that exists is replaced by a function that raises
     ``error(name)``: the check and the grader run a learner's function in it when the task is to
     write by hand what a library already has. Everything is put back on the way out, also after
-    an error or an interrupt.
+    an error or an interrupt (a global rebound inside the block is put back too).
 
-    A learner's own name for such a function (``from torch.nn.functional import
-    pixel_shuffle``, ``k = vae.kl_divergence``) is switched off too: every global of the
-    notebook (the ``__main__`` module, where a kernel runs its cells) and of ``namespaces``
-    whose value *is* one of the functions."""
+    A learner's own name for such a function is switched off as well: every global of the
+    notebook (the ``__main__`` module, where a kernel runs its cells) whose value *is* one of the
+    functions (``from torch.nn.functional import pixel_shuffle as ps``, ``k =
+    vae.kl_divergence``). The block yields ``swap(fn)``, which does the same in the module of
+    the learner's function ``fn`` and returns what to call: the refusing function if ``fn`` is
+    itself one of them (a learner who hands in the library's function), else ``fn``. (A
+    ``functools.partial`` of one is another object: the tests' right answers are such.)"""
 
     def blocked(name: str, original: Callable) -> Callable:
         def refuse(*args, **kwargs):
@@ -372,27 +373,37 @@ def switched_off(
 
     missing = object()
     saved, renamed = [], []
+    replacements = {}  # id of the library's function (and of an outer block's refusal) -> refusal
+    scanned = set()
+
+    def rename_in(namespace: object) -> None:
+        if isinstance(namespace, dict) and id(namespace) not in scanned:
+            scanned.add(id(namespace))
+            for key, value in list(namespace.items()):
+                if id(value) in replacements:
+                    renamed.append((namespace, key, value))
+                    namespace[key] = replacements[id(value)]
+
+    def swap(fn: Callable) -> Callable:
+        unwrapped = inspect.unwrap(fn) if callable(fn) else fn
+        rename_in(getattr(unwrapped, "__globals__", None))  # the learner's module
+        return replacements.get(id(fn), replacements.get(id(unwrapped), fn))
+
     try:
-        replacements = {}  # id of the library's function (and of an outer block's) -> refusal
         for owner, attr, name in table:
             if hasattr(owner, attr):
                 current = getattr(owner, attr)
                 original = getattr(current, "switched_off", current)
-                replacement = replacements.setdefault(id(original), blocked(name, original))
-                replacements[id(current)] = replacement
+                replacement = blocked(name, original)  # its own name (F.pixel_shuffle is torch's)
+                replacements.setdefault(id(original), replacement)
+                replacements.setdefault(id(current), replacement)
                 saved.append((owner, attr, owner.__dict__.get(attr, missing)))
                 setattr(owner, attr, replacement)
-        main = getattr(sys.modules.get("__main__"), "__dict__", None)
-        spaces = {id(ns): ns for ns in [main, *namespaces] if isinstance(ns, dict)}
-        for ns in spaces.values():
-            for key, value in list(ns.items()):
-                if id(value) in replacements and callable(value):
-                    renamed.append((ns, key, value))
-                    ns[key] = replacements[id(value)]
-        yield
+        rename_in(getattr(sys.modules.get("__main__"), "__dict__", None))
+        yield swap
     finally:
-        for ns, key, original in reversed(renamed):
-            ns[key] = original
+        for namespace, key, original in reversed(renamed):
+            namespace[key] = original
         for owner, attr, original in reversed(saved):
             if original is missing:
                 delattr(owner, attr)  # it was inherited (e.g. a method of torch's C tensor base)
@@ -410,7 +421,8 @@ class CourseFunctionUsed(SwitchedOff):
 def graded_without(fn: Callable, *names: str) -> Callable:
     """``fn``, run with the course's own functions ``names`` (e.g. ``"generative.vae.
     kl_divergence"``, relative to ``course_lib``) switched off: each raises
-    ``CourseFunctionUsed`` while ``fn`` runs. The checks and the tests of a task whose answer
+    ``CourseFunctionUsed`` while ``fn`` runs, under any name the learner's module gives it, and
+    ``fn`` itself if it is one of them. The checks and the tests of a task whose answer
     ``course_lib`` holds run the learner's function this way."""
     if not callable(fn):
         return fn  # the check says what it needs
@@ -422,12 +434,9 @@ def graded_without(fn: Callable, *names: str) -> Callable:
         if not callable(getattr(owner, attr, None)):
             raise ValueError(f"no function {owner.__name__}.{attr} to switch off")
 
-    # the learner's module (e.g. a notebook's), also through a wrapper such as this one
-    namespaces = [getattr(inspect.unwrap(fn), "__globals__", None)]
-
     @functools.wraps(fn)
     def graded(*args, **kwargs):
-        with switched_off(table, CourseFunctionUsed, namespaces):
-            return fn(*args, **kwargs)
+        with switched_off(table, CourseFunctionUsed) as swap:
+            return swap(fn)(*args, **kwargs)
 
     return graded

@@ -164,8 +164,8 @@ class _TorchCheck:
         expected, want = self.outcome(self.reference, case, k)
         args = self.inputs(case)
         try:
-            with self.context():
-                got = self.fn(*args)
+            with self.context() as swap:  # a switched_off block swaps a library function
+                got = (swap(self.fn) if callable(swap) else self.fn)(*args)
         except NotImplementedError:
             raise _not_written(self.name) from None
         except Exception as err:  # anything the learner's code raises

@@ -287,8 +287,9 @@ class VAE(DigitGenerator):
         the returned value is an upper bound on ``-log p(x)``. ``x``: ``N x 1 x 28 x 28`` 0/1
         pixels (``data.binarize``, ``data.binarized_digits``: nats on grey digits compare with
         nothing); ``labels``: ``N`` class indices (int64), for a conditional VAE only. Returns
-        ``N`` values on the CPU; ``generator`` makes the estimate repeatable. ``batch`` images
-        and ``chunk`` of their samples are decoded at a time (ints >= 1).
+        ``N`` values on the CPU; ``generator`` makes the estimate repeatable. The samples of
+        ``batch`` images are drawn ``chunk`` at a time (ints >= 1), and decoded at most 500 codes
+        at a time.
         """
         for name, v in (("k", k), ("batch", batch), ("chunk", chunk)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
