@@ -140,7 +140,10 @@ def check_masked_mse(masked_mse: Callable, seed: int = 0) -> None:
 class LibraryPixelShuffleUsed(SwitchedOff):
     """Raised, inside ``library_pixel_shuffle_disabled()``, by a ready-made pixel shuffle."""
 
-    task = "rearrange the values yourself, with reshape and permute (or loops)."
+    task = (
+        "write the rearrangement yourself: x.reshape(N, C, r, r, H, W), .permute(...), "
+        ".reshape(N, C, rH, rW) (or loops over a and b)."
+    )
 
 
 _LIBRARY_SHUFFLES = [
@@ -237,16 +240,6 @@ def _shuffle_shape_hint(case: TorchCase, shape: tuple) -> str:
     )
 
 
-def _shuffle_error(err: Exception) -> _Wrong | None:
-    if isinstance(err, LibraryPixelShuffleUsed):
-        return _Wrong(
-            [f"It calls {err.name}, which is switched off in this check and in the grader."],
-            "this task is to write the rearrangement yourself: x.reshape(N, C, r, r, H, W), "
-            ".permute(...), .reshape(N, C, rH, rW) (or loops over a and b).",
-        )
-    return None
-
-
 def check_pixel_shuffle(pixel_shuffle: Callable, seed: int = 0) -> None:
     """Check ``pixel_shuffle(x, r)``: ``N x C r^2 x H x W -> N x C x rH x rW``, ``out[n, c,
     r i + a, r j + b] = x[n, c r^2 + r a + b, i, j]``, against ``F.pixel_shuffle``; its value
@@ -263,7 +256,6 @@ def check_pixel_shuffle(pixel_shuffle: Callable, seed: int = 0) -> None:
         shape_hint=_shuffle_shape_hint,
         tag_hints={"channels": "it only fails with several output channels (C > 1). "
                    + _CHANNEL_HINT},
-        on_error=_shuffle_error,
         gradient_formula="The shuffle only moves values: the gradient is v moved back, "
         "F.pixel_unshuffle(v, r).",
     )  # fmt: skip
