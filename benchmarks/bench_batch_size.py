@@ -27,6 +27,7 @@ import torch
 from course_lib import weights
 from course_lib.data import digits
 from course_lib.judge import load_judge
+from course_lib.models import in_batches
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -39,13 +40,9 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def in_chunks(fn, z: torch.Tensor, size: int) -> torch.Tensor:
-    return torch.cat([fn(z[i : i + size]) for i in range(0, len(z), size)])
-
-
 def in_fives(fn):
     """``fn`` on batches of 500: the judge's former batch size, the "one batch" column."""
-    return lambda x: in_chunks(fn, x, 500)
+    return lambda x: in_batches(fn, 500, x)
 
 
 def main() -> None:
@@ -70,8 +67,8 @@ def main() -> None:
         print(f"{'':28s} {'one batch':>10s} {'chunks':>14s} {'speed-up':>9s}  max difference")
         for name, fn, z, size in rows:
             one = median_seconds(lambda fn=fn, z=z: fn(z), args.repeats)
-            chunked = median_seconds(lambda fn=fn, z=z, s=size: in_chunks(fn, z, s), args.repeats)
-            gap = (fn(z) - in_chunks(fn, z, size)).abs().max().item()
+            chunked = median_seconds(lambda fn=fn, z=z, s=size: in_batches(fn, s, z), args.repeats)
+            gap = (fn(z) - in_batches(fn, size, z)).abs().max().item()
             speed_up = one / chunked
             print(f"{name:28s} {one:9.3f}s {chunked:7.3f}s ({size:3d}) {speed_up:8.1f}x  {gap:.1e}")
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from course_lib.augment import Compose, RandomRotation, RandomShift
 from course_lib.data import digits
-from course_lib.models import DigitCNN
+from course_lib.models import DigitCNN, in_batches
 from course_lib.runtime import seed_everything
 from course_lib.train import Batch, StepFn, train
 
@@ -64,9 +64,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.T
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out = torch.cat(
-        [model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
-    )
+    out = in_batches(lambda b: model(b.to(device)).cpu(), batch_size, x)
     model.train(was_training)
     return out
 

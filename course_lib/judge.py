@@ -20,7 +20,7 @@ import torch
 
 from course_lib import classifier
 from course_lib.data import digits
-from course_lib.models import DigitCNN
+from course_lib.models import DigitCNN, in_batches
 from course_lib.train import load_checkpoint
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "judge.pt"
@@ -83,15 +83,13 @@ def as_judge(judge) -> DigitCNN:
 @torch.no_grad()
 def judge_features(images: torch.Tensor, batch_size: int = 128, judge: DigitCNN | None = None):
     """The judge's 512 penultimate-layer features of ``N x 1 x 28 x 28`` images in [0, 1],
-    computed on the CPU in batches (of 128: on a CPU about twice as fast as 500, the same
-    values: ``benchmarks/bench_batch_size.py``); returns ``N x 512``. ``judge`` replaces the
-    shipped judge (another classifier of the same architecture, e.g. one trained with another
-    seed)."""
+    computed on the CPU in batches (of 128: the same values as 500, measured 1.0-1.7 times as
+    fast on a CPU: ``benchmarks/bench_batch_size.py``); returns ``N x 512``. ``judge``
+    replaces the shipped judge (another classifier of the same architecture, e.g. one trained
+    with another seed)."""
     judge = as_judge(judge)
     images = images.detach().float().cpu()
-    return torch.cat(
-        [judge.features(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-    )
+    return in_batches(judge.features, batch_size, images)
 
 
 def test_features(judge: DigitCNN | None = None) -> torch.Tensor:

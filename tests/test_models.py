@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course_lib.models import ResBlock, UNet
+from course_lib.models import ResBlock, UNet, in_batches
 
 
 @pytest.mark.parametrize(
@@ -48,3 +48,18 @@ def test_resblock_keeps_the_shape_and_is_the_identity_when_its_last_conv_is_zero
     torch.nn.init.zeros_(block.body[-1].weight)
     torch.nn.init.zeros_(block.body[-1].bias)
     assert torch.equal(block(x), x)
+
+
+@pytest.mark.parametrize("n, size", [(1, 4), (7, 3), (8, 4), (10, 100)])
+def test_in_batches_gives_what_one_call_gives_and_passes_none_through(n, size):
+    x, y = torch.randn(n, 3), torch.randn(n, 3)
+    seen = []
+
+    def fn(a, b, c):
+        seen.append(len(a))
+        assert c is None, "None must reach fn as None"
+        return a * 2 + b
+
+    got = in_batches(fn, size, x, y, None)
+    assert torch.equal(got, x * 2 + y), f"n={n}, size={size}: {(got - (x * 2 + y)).abs().max()}"
+    assert seen == [min(size, n - i) for i in range(0, n, size)], (n, size, seen)

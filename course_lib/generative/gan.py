@@ -28,7 +28,7 @@ from torch import nn
 from course_lib import metrics
 from course_lib.data import digits
 from course_lib.generative import describe
-from course_lib.models import DigitGenerator
+from course_lib.models import DigitGenerator, in_batches
 from course_lib.runtime import seed_everything
 from course_lib.train import EMA, train
 
@@ -305,13 +305,9 @@ class GAN(DigitGenerator):
 
     def draw(self, n, labels, generator):
         z = self.noise(n, self.z_dim, generator=generator)
-        # in chunks of 128 codes: torch's nearest-neighbour upsampling on a CPU is several times
+        # 128 codes at a time: torch's nearest-neighbour upsampling on a CPU is several times
         # slower per image on a batch of 1,000 than on batches of 128 (the same values)
-        chunks = [
-            self.generator(z[i : i + 128], None if labels is None else labels[i : i + 128])
-            for i in range(0, n, 128)
-        ]
-        return (torch.cat(chunks) + 1) / 2  # [-1, 1] -> [0, 1]
+        return (in_batches(self.generator, 128, z, labels) + 1) / 2  # [-1, 1] -> [0, 1]
 
 
 class ConditionalGAN(GAN):

@@ -29,7 +29,7 @@ from torch import nn
 from course_lib.augment import Compose, RandomRotation, RandomShift
 from course_lib.data import binarize, binarized_digits, check_digit_images, digits
 from course_lib.generative import check_codes, check_float_tensors, check_intensities, describe
-from course_lib.models import DigitGenerator
+from course_lib.models import DigitGenerator, in_batches
 from course_lib.runtime import seed_everything
 from course_lib.train import train
 
@@ -308,12 +308,8 @@ class VAE(DigitGenerator):
                 m = min(chunk, k - done)  # m samples of each of the B images, sample-major
                 mu_m, logvar_m = mu.repeat(m, 1), logvar.repeat(m, 1)
                 z = reparameterize(mu_m, logvar_m, generator)
-                lm = None if lb is None else lb.repeat(m)
                 # decoded 500 codes at a time: the same logits, and on a CPU faster than 2,000
-                logits = torch.cat([
-                    self.decode(z[i : i + 500], None if lm is None else lm[i : i + 500])
-                    for i in range(0, len(z), 500)
-                ])  # fmt: skip
+                logits = in_batches(self.decode, 500, z, None if lb is None else lb.repeat(m))
                 log_px_z = bernoulli_log_likelihood(logits, xb.repeat(m, 1, 1, 1))
                 # log w = log p(x|z) + log p(z) - log q(z|x)
                 w = log_px_z + self.log_prior(z) - gaussian_log_density(z, mu_m, logvar_m)
@@ -370,7 +366,7 @@ class ExPostPrior(DigitGenerator):
         was_training = vae.training
         vae.eval()
         with torch.no_grad():
-            mu = torch.cat([vae.encode(b.to(vae.device))[0].cpu() for b in x.split(500)])
+            mu = in_batches(lambda b: vae.encode(b.to(vae.device))[0].cpu(), 500, x)
         vae.train(was_training)
         gmm = GaussianMixture(components, covariance_type="full", reg_covar=1e-4,
                               random_state=seed).fit(mu.double().numpy())  # fmt: skip
@@ -534,7 +530,6 @@ def train_vae(recipe: VAERecipe, progress: bool = True, device="cpu", **train_kw
     return model.eval(), history
 
 
-@torch.no_grad()
 def _check_binarised(x: torch.Tensor) -> None:
     """Digits ``N x 1 x 28 x 28`` of 0/1 pixels, as the nats of the literature need."""
     check_digit_images(x)
