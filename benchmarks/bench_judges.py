@@ -13,9 +13,9 @@ recipe (seed 0 is the shipped one, loaded; about 25 s each on 2 cores) and print
 * its accuracy on the held-out digits, and the Fréchet distance of 1,000 real training digits
   to them: the floor a perfect generator would score with that judge (about 10);
 * for each shipped generator (``gan``, ``vae``, ``vae_mixture``; the conditional ``cgan``,
-  ``cvae``) over ``--draws`` draws of 1,000 samples (generator seeds 0, 1, ...): the Fréchet
-  distance to the held-out digits, mean and standard deviation, and the same relative to the
-  judge's floor;
+  ``cvae``; and ``gan+rejection``, the ``gan`` sampled through its discriminator) over
+  ``--draws`` draws of 1,000 samples (generator seeds 0, 1, ...): the Fréchet distance to the
+  held-out digits, mean and standard deviation, and the same relative to the judge's floor;
   for an unconditional one the draws with every class between 7% and 13% and the pooled class
   histogram's extremes; for a conditional one the accuracy on requested classes.
 
@@ -33,8 +33,17 @@ import torch
 
 from course_lib import classifier, judge, metrics, weights
 from course_lib.data import digits
+from course_lib.generative import gan
 
-GENERATORS = ("gan", "cgan", "vae", "vae_mixture", "cvae")
+GENERATORS = ("gan", "gan+rejection", "cgan", "vae", "vae_mixture", "cvae")
+
+
+def load(name: str, path=None):
+    """A shipped generator by name; ``gan+rejection`` is the shipped ``gan`` sampled through its
+    discriminator (``gan.RejectionSampler``, its default ``gamma``)."""
+    if name == "gan+rejection":
+        return gan.RejectionSampler(weights.load("gan", path=path))
+    return weights.load(name, path=path)
 
 
 def judged(model, other_judge, draws: int) -> dict:
@@ -68,12 +77,12 @@ def main(argv=None) -> None:
         parser.error("--draws must be at least 1")
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
-    models = {name: weights.load(name) for name in args.only or GENERATORS}
+    models = {name: load(name) for name in args.only or GENERATORS}
     for item in args.candidate:
         name, _, path = item.partition("=")
         if name not in GENERATORS or not path:
             parser.error(f"--candidate wants NAME=PATH with NAME one of {GENERATORS}, got {item!r}")
-        models[f"{name} ({path})"] = weights.load(name, path=path)
+        models[f"{name} ({path})"] = load(name, path=path)
 
     x_train, _ = digits("train")
     x_test, y_test = digits("test")

@@ -344,3 +344,100 @@ def test_gan_step_refuses_a_negative_r1_weight():
     opts = [torch.optim.Adam(m.parameters()) for m in (model.generator, model.discriminator)]
     with pytest.raises(ValueError, match="r1_gamma and shift must be >= 0, got -1"):
         gan.gan_step(model, *opts, r1_gamma=-1)
+
+
+# ----------------------------------------------------------------------------- rejection sampling
+
+
+class _UniformGenerator(torch.nn.Module):
+    """A toy G: every pixel of an image is ``2u - 1`` with ``u = Phi(z_0)``, uniform on [0, 1]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, z, labels=None):
+        u = torch.distributions.Normal(0.0, 1.0).cdf(z[:, 0])
+        return (2 * u - 1)[:, None, None, None].expand(len(z), 1, 28, 28)
+
+
+class _KnownRatioDiscriminator(torch.nn.Module):
+    """A toy D whose logit is ``log(2u)``: exactly ``log p_data / p_g`` for ``p_data(u) = 2u``
+    against the uniform ``p_g``. Records the batch sizes it is shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(()))
+        self.batches = []
+
+    def forward(self, x, labels=None):
+        self.batches.append(len(x))
+        return torch.log(x.mean((1, 2, 3)) + 1)[:, None]  # log(2u), from x = 2u - 1
+
+
+def _toy_gan() -> gan.GAN:
+    model = gan.GAN(z_dim=2, width=8, architecture="course")
+    model.generator, model.discriminator = _UniformGenerator(), _KnownRatioDiscriminator()
+    return model
+
+
+@pytest.mark.parametrize("gamma, mean, below_half", [(0.0, 2 / 3, 0.25), (-60.0, 0.5, 0.5)])
+def test_rejection_sampling_draws_the_data_where_d_knows_the_density_ratio(gamma, mean, below_half):
+    """With ``l = log p_data / p_g`` and gamma = 0 the samples kept follow ``p_data(u) = 2u``
+    (mean 2/3, a quarter below 1/2); with gamma -> -inf everything is kept (uniform)."""
+    sampler = gan.RejectionSampler(_toy_gan(), gamma=gamma)
+    u = sampler.sample(4000, generator=torch.Generator().manual_seed(0))[:, 0, 0, 0]
+    assert abs(u.mean() - mean) < 0.02, f"gamma {gamma}: mean {u.mean():.4f}, want {mean:.4f}"
+    share = (u < 0.5).float().mean()
+    assert abs(share - below_half) < 0.03, f"gamma {gamma}: {share:.3f} below 1/2"
+    want_rate = 0.5 if gamma == 0 else 1.0  # the mean of exp(l - l_max) = u, or all
+    assert abs(sampler.acceptance_rate - want_rate) < 0.03, (gamma, sampler.acceptance_rate)
+
+
+@pytest.mark.parametrize("gamma", [0.0, -1.0, 2.0])
+def test_acceptance_is_the_shifted_logit_of_exp_l_minus_l_max(gamma):
+    sampler = gan.RejectionSampler(_toy_gan(), gamma=gamma, burn_in=64)
+    logits = torch.linspace(-6, 3, 91)
+    p = torch.exp(logits - sampler.log_ratio_max).clamp(max=1)
+    want = torch.sigmoid(torch.logit(p) - gamma) if gamma else p
+    got = sampler.acceptance(logits)
+    assert torch.allclose(got, want, atol=1e-6), f"gamma {gamma}: off by {(got - want).abs().max()}"
+    assert (got[logits >= sampler.log_ratio_max] == 1).all()
+
+
+def test_rejection_sampler_judges_whole_batches_and_repeats_with_a_seed():
+    """The course's D reads its whole batch (minibatch std): it must see the batch it trained
+    on, also for the last, partial round."""
+    model = _toy_gan()
+    sampler = gan.RejectionSampler(model, batch=32, burn_in=100)
+    a = sampler.sample(37, generator=torch.Generator().manual_seed(3))
+    b = sampler.sample(37, generator=torch.Generator().manual_seed(3))
+    assert a.shape == (37, 1, 28, 28) and torch.equal(a, b)
+    assert set(model.discriminator.batches) == {32}, sorted(set(model.discriminator.batches))
+
+
+def test_rejection_sampler_on_a_real_gan_gives_digit_shaped_samples():
+    model = gan.GAN(z_dim=8, width=8, architecture="course").train()
+    sampler = gan.RejectionSampler(model, burn_in=128)
+    x = sampler.sample(70, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (70, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
+    assert model.training, "sampling must restore the GAN's mode"
+    assert 0 < sampler.acceptance_rate <= 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"model": "a gan"}, TypeError, "unconditional GAN"),
+        ({"model": gan.ConditionalGAN(z_dim=8, width=8)}, TypeError, "unconditional GAN"),
+        ({"gamma": "1"}, TypeError, "gamma must be a number"),
+        ({"gamma": True}, TypeError, "gamma must be a number"),
+        ({"gamma": float("inf")}, ValueError, "finite"),
+        ({"gamma": float("nan")}, ValueError, "finite"),
+        ({"burn_in": 0}, ValueError, "burn_in must be a positive int"),
+        ({"batch": 2.0}, ValueError, "batch must be a positive int"),
+    ],
+)
+def test_rejection_sampler_checks_its_inputs(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        gan.RejectionSampler(**{"model": _toy_gan(), **kwargs})

@@ -18,6 +18,7 @@ reads a learnt label embedding with ``z``, the discriminator adds a projection t
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 
@@ -315,6 +316,84 @@ class ConditionalGAN(GAN):
 
     def __init__(self, z_dim: int = 100, width: int = 64, architecture: str = "dcgan") -> None:
         super().__init__(z_dim, width, n_classes=10, architecture=architecture)
+
+
+# ----------------------------------------------------------------------------- after training
+
+
+class RejectionSampler(DigitGenerator):
+    """Discriminator rejection sampling (Azadi et al. 2019): a trained GAN's ``D`` corrects the
+    samples of its ``G``. ``RejectionSampler(gan).sample(n)`` is a generator like any other.
+
+    The optimal discriminator is ``D* = p_data / (p_data + p_g)``, so with ``D = sigmoid(l)``
+
+        p_data(x) / p_g(x) = D*(x) / (1 - D*(x)) = exp(l(x)).
+
+    Rejection sampling from ``p_g``: keep a sample ``x ~ p_g`` with probability ``exp(l(x) -
+    l_max)`` (``l_max``: the largest logit, estimated on ``burn_in`` samples). The samples kept
+    follow ``p_data``, as far as ``D`` is optimal. That keeps few (the mean of ``exp(l -
+    l_max)``); ``gamma`` shifts the logit of the probability, ``logit(p) - gamma``: below 0 it
+    keeps more, towards ``-inf`` it keeps everything (``G`` alone).
+
+    ``D`` judges the samples ``batch`` at a time (a multiple of it is drawn each round): the
+    course's ``D`` reads the whole batch (minibatch standard deviation), so the batch should
+    be the one it was trained with (64). Unconditional GANs only.
+    """
+
+    def __init__(self, model: GAN, gamma: float = -1.0, burn_in: int = 5000, batch: int = 64):
+        super().__init__()
+        if not isinstance(model, GAN) or model.conditional:
+            raise TypeError(
+                "RejectionSampler needs an unconditional GAN (a gan.GAN, e.g. "
+                f"weights.load('gan')), got {describe(model)}"
+            )
+        if isinstance(gamma, bool) or not isinstance(gamma, int | float):
+            raise TypeError(f"gamma must be a number, got {describe(gamma)}")
+        if not math.isfinite(gamma):
+            raise ValueError(f"gamma must be a finite number, got {gamma!r}")
+        for name, value in (("burn_in", burn_in), ("batch", batch)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.model, self.gamma, self.batch = model, float(gamma), batch
+        self.log_ratio_max = 0.0  # l_max = 0 while the burn-in is judged
+        with torch.no_grad():
+            was_training = model.training
+            model.eval()
+            try:
+                seeded = torch.Generator().manual_seed(0)
+                n = -(-burn_in // batch) * batch
+                logits = self.log_ratio(model.draw(n, None, seeded))
+            finally:
+                model.train(was_training)
+        self.log_ratio_max = float(logits.max())
+        # how many of G's samples are kept, on average: each sample costs 1 / rate of G's
+        self.acceptance_rate = float(self.acceptance(logits).mean())
+
+    def log_ratio(self, images: torch.Tensor) -> torch.Tensor:
+        """``N x 1 x 28 x 28`` in [0, 1] -> ``N`` logits ``l(x)``: ``D``'s estimate of ``log
+        p_data(x) / p_g(x)``, judged ``batch`` images at a time."""
+        return in_batches(self.model.discriminator, self.batch, images * 2 - 1).reshape(-1)
+
+    def acceptance(self, log_ratio: torch.Tensor) -> torch.Tensor:
+        """The probability of keeping each sample, from its logit ``l``: ``sigmoid(logit(p) -
+        gamma)`` with ``p = exp(l - l_max)`` (1 where ``l >= l_max``)."""
+        log_p = (log_ratio - self.log_ratio_max).clamp(max=0)
+        # logit(p) = log p - log(1 - p); +inf where p = 1, and sigmoid(+inf) = 1
+        return torch.sigmoid(log_p - torch.log1p(-log_p.exp()) - self.gamma)
+
+    def draw(self, n, labels, generator):
+        where = generator.device if generator is not None else torch.device("cpu")
+        kept, have = [], 0
+        while have < n:
+            # enough for what is missing, with a margin, in whole batches (at most 64 of them)
+            wanted = min(1.2 * (n - have) / max(self.acceptance_rate, 1e-3), 64 * self.batch)
+            k = self.batch * max(1, int(wanted // self.batch) + 1)
+            x = self.model.draw(k, None, generator)
+            keep = torch.rand(k, generator=generator, device=where).to(x.device)
+            keep = keep < self.acceptance(self.log_ratio(x))
+            kept.append(x[keep])
+            have += int(keep.sum())
+        return torch.cat(kept)[:n]
 
 
 # ----------------------------------------------------------------------------- training
