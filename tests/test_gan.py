@@ -3,7 +3,9 @@ standard deviation, the course's networks, the recipe's schedule and the FD moni
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -391,38 +393,72 @@ def test_rejection_sampling_draws_the_data_where_d_knows_the_density_ratio(gamma
     share = (u < 0.5).float().mean()
     assert abs(share - below_half) < 0.03, f"gamma {gamma}: {share:.3f} below 1/2"
     want_rate = 0.5 if gamma == 0 else 1.0  # the mean of exp(l - l_max) = u, or all
-    assert abs(sampler.acceptance_rate - want_rate) < 0.03, (gamma, sampler.acceptance_rate)
+    rate = sampler.acceptance_rate
+    assert abs(rate - want_rate) < 0.03, f"gamma {gamma}: rate {rate:.3f}, want {want_rate}"
 
 
-@pytest.mark.parametrize("gamma", [0.0, -1.0, 2.0])
-def test_acceptance_is_the_shifted_logit_of_exp_l_minus_l_max(gamma):
+def test_l_max_is_the_burn_in_maximum_whatever_the_global_rng():
+    torch.manual_seed(1)
+    a = gan.RejectionSampler(_toy_gan(), burn_in=2000)
+    torch.manual_seed(2)
+    b = gan.RejectionSampler(_toy_gan(), burn_in=2000)
+    assert a.log_ratio_max == b.log_ratio_max
+    # l = log 2u, and the largest of 2,048 uniforms is within 1% of 1 (all but surely)
+    assert math.log(2 * 0.99) < a.log_ratio_max <= math.log(2), a.log_ratio_max
+
+
+@pytest.mark.parametrize(
+    "gamma, l_minus_l_max, want",
+    [(0.0, math.log(0.5), 0.5), (math.log(3), math.log(0.5), 0.25), (-math.log(3), math.log(0.5),
+     0.75), (0.0, -200.0, 0.0), (5.0, 0.0, 1.0), (5.0, 0.7, 1.0), (-2.0, 3.0, 1.0)],
+    ids=["exact", "gamma log 3", "gamma -log 3", "far below", "at l_max", "above", "above, -2"],
+)  # fmt: skip
+def test_acceptance_is_the_shifted_logit_of_exp_l_minus_l_max(gamma, l_minus_l_max, want):
+    """sigmoid(logit(p) - gamma): p = 1/2 and gamma = log 3 give 1/4; above l_max, 1."""
     sampler = gan.RejectionSampler(_toy_gan(), gamma=gamma, burn_in=64)
-    logits = torch.linspace(-6, 3, 91)
-    p = torch.exp(logits - sampler.log_ratio_max).clamp(max=1)
-    want = torch.sigmoid(torch.logit(p) - gamma) if gamma else p
-    got = sampler.acceptance(logits)
-    assert torch.allclose(got, want, atol=1e-6), f"gamma {gamma}: off by {(got - want).abs().max()}"
-    assert (got[logits >= sampler.log_ratio_max] == 1).all()
+    got = float(sampler.acceptance(torch.tensor([sampler.log_ratio_max + l_minus_l_max])))
+    assert abs(got - want) < 1e-6, f"gamma {gamma}, l - l_max {l_minus_l_max}: {got}, want {want}"
 
 
-def test_rejection_sampler_judges_whole_batches_and_repeats_with_a_seed():
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_rejection_sampler_judges_whole_batches_repeats_and_keeps_the_gan_s_mode(mode):
     """The course's D reads its whole batch (minibatch std): it must see the batch it trained
-    on, also for the last, partial round."""
-    model = _toy_gan()
+    on, in every round and in the burn-in. A shorter seeded draw is the start of a longer."""
+    model = _toy_gan().train(mode == "train")
     sampler = gan.RejectionSampler(model, batch=32, burn_in=100)
     a = sampler.sample(37, generator=torch.Generator().manual_seed(3))
-    b = sampler.sample(37, generator=torch.Generator().manual_seed(3))
-    assert a.shape == (37, 1, 28, 28) and torch.equal(a, b)
+    b = sampler.sample(90, generator=torch.Generator().manual_seed(3))
+    assert a.shape == (37, 1, 28, 28) and torch.equal(a, b[:37])
     assert set(model.discriminator.batches) == {32}, sorted(set(model.discriminator.batches))
+    sampler.log_ratio(a)
+    assert model.training is (mode == "train") and model.discriminator.training is (mode == "train")
 
 
-def test_rejection_sampler_on_a_real_gan_gives_digit_shaped_samples():
-    model = gan.GAN(z_dim=8, width=8, architecture="course").train()
+def test_rejection_sampler_on_a_real_gan_leaves_batchnorm_statistics_alone():
+    """The seeds' D has BatchNorm: judging must use, not update, its running statistics."""
+    model = gan.GAN(z_dim=8, width=8).eval()
+    before = copy.deepcopy(model.state_dict())
     sampler = gan.RejectionSampler(model, burn_in=128)
     x = sampler.sample(70, generator=torch.Generator().manual_seed(0))
     assert x.shape == (70, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
-    assert model.training, "sampling must restore the GAN's mode"
+    assert not model.training, "sampling must leave an eval-mode GAN in eval mode"
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), f"{k} changed while sampling"
     assert 0 < sampler.acceptance_rate <= 1
+
+
+def test_rejection_sampler_refuses_a_d_it_cannot_use_and_stops_when_d_changes():
+    model = _toy_gan()
+    model.discriminator.forward = lambda x, labels=None: torch.full((len(x), 1), float("nan"))
+    with pytest.raises(ValueError, match="non-finite logits"):
+        gan.RejectionSampler(model)
+    with pytest.raises(ValueError, match="lower gamma"):
+        gan.RejectionSampler(_toy_gan(), gamma=20.0)  # keeps about e^-20 of the samples
+    model = _toy_gan()
+    sampler = gan.RejectionSampler(model, burn_in=64)
+    model.discriminator.forward = lambda x, labels=None: torch.full((len(x), 1), -1e4)
+    with pytest.raises(RuntimeError, match="far below the burn-in's rate"):
+        sampler.sample(5)
 
 
 @pytest.mark.parametrize(
@@ -436,6 +472,7 @@ def test_rejection_sampler_on_a_real_gan_gives_digit_shaped_samples():
         ({"gamma": float("nan")}, ValueError, "finite"),
         ({"burn_in": 0}, ValueError, "burn_in must be a positive int"),
         ({"batch": 2.0}, ValueError, "batch must be a positive int"),
+        ({"round_batches": -1}, ValueError, "round_batches must be a positive int"),
     ],
 )
 def test_rejection_sampler_checks_its_inputs(kwargs, error, match):
