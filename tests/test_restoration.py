@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import pywt
 import scipy.ndimage
+import scipy.stats
 import skimage.restoration
 import torch
 from hypothesis import given, settings
@@ -247,6 +249,68 @@ def test_denoisers_learn_the_residual_and_restore_any_photo(model):
         assert type(out) is type(image) and out.shape == image.shape and out.dtype == image.dtype
         assert 0 <= out.min() and out.max() <= 1
     assert model.training is True  # restore puts the mode back
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    h=st.integers(2, 40), w=st.integers(2, 40), sigma=st.floats(0.0, 0.3), seed=st.integers(0, 99)
+)
+def test_estimate_noise_sigma_is_skimage_s_haar_estimate(h, w, sigma, seed):
+    """The same finest diagonal Haar details (PyWavelets' ``dwt2``) and the same median rule as
+    ``skimage.restoration.estimate_sigma``, per image of a batch (even sides: PyWavelets pads an
+    odd side where ours drops the last row or column)."""
+    rng = np.random.default_rng(seed)
+    images = rng.random((2, 1, h // 2 * 2, w // 2 * 2)) * 0.5
+    images += rng.normal(0, sigma, images.shape)
+    got = denoise.estimate_noise_sigma(torch.from_numpy(images))
+    for i in range(2):
+        # skimage.restoration.estimate_sigma's rule, with the Haar wavelet (its own is db2)
+        _, (_, _, diagonal) = pywt.dwt2(images[i, 0], "db1")
+        want = np.median(np.abs(diagonal)) / scipy.stats.norm.ppf(0.75)
+        x = images[i, 0]
+        hh = np.sort(np.abs(x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]).ravel())
+        # torch's median of an even count is the lower middle value, NumPy's the mean of two
+        lower, upper = hh[(len(hh) - 1) // 2] / 2, hh[len(hh) // 2] / 2
+        assert abs(float(got[i]) - lower / 0.6745) <= 1e-9, f"{h}x{w}: {got[i]} vs {lower}"
+        slack = (upper - lower) / 2 / 0.6745 + 1e-4 * want + 1e-12
+        assert abs(float(got[i]) - want) <= slack, f"{h}x{w} sigma {sigma}: {got[i]} vs {want}"
+
+
+@pytest.mark.parametrize("sigma", [15.0, 25.0, 50.0])
+def test_estimate_noise_sigma_finds_the_level_of_noise_on_a_photo(sigma):
+    """Within 8% on camera (unclipped noise; 15 reads as 16.0); below that the photo's own fine
+    texture makes the estimate high (5 reads as about 6.4)."""
+    clean = torch.from_numpy(photo("camera"))[None, None]
+    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    got = 255 * float(denoise.estimate_noise_sigma(clean + sigma / 255 * noise))
+    assert abs(got - sigma) < 0.08 * sigma, f"sigma {sigma}: estimated {got:.2f}"
+
+
+def test_a_denoiser_with_a_noise_map_reads_the_estimated_level():
+    model = denoise.UNetDenoiser((8, 16), 1, noise_map=True)
+    y = torch.rand(2, 1, 16, 16)
+    level = denoise.estimate_noise_sigma(y)[:, None, None, None].expand_as(y)
+    # x_hat = y - f(y, sigma_hat)
+    torch.testing.assert_close(model(y), y - model.body(torch.cat([y, level], 1)))
+    assert model.body.head.in_channels == 8  # 2 channels, each folded into 4 (pixel_unshuffle)
+    out = model.restore(np.random.default_rng(0).random((37, 45)).astype(np.float32))
+    assert out.shape == (37, 45) and 0 <= out.min() and out.max() <= 1
+    identity = denoise.UNetDenoiser((8, 16), 1, zero_init=True, noise_map=True)
+    torch.testing.assert_close(identity(y), y)
+    assert denoise.DenoiseRecipe(widths=(8, 16), blocks=1, noise_map=True).build().noise_map
+
+
+@pytest.mark.parametrize(
+    "noisy, error, match",
+    [(np.zeros((1, 1, 8, 8)), TypeError, "float tensor"),
+     (torch.zeros(1, 1, 8, 8, dtype=torch.int64), TypeError, "float tensor"),
+     (torch.zeros(8, 8), ValueError, "N x C x H x W"),
+     (torch.zeros(1, 1, 1, 8), ValueError, "H, W >= 2")],
+    ids=["numpy", "int", "2d", "one row"],
+)  # fmt: skip
+def test_estimate_noise_sigma_says_what_it_needs(noisy, error, match):
+    with pytest.raises(error, match=match):
+        denoise.estimate_noise_sigma(noisy)
 
 
 @pytest.mark.parametrize(

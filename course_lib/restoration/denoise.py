@@ -79,17 +79,54 @@ class DnCNN(ResidualDenoiser):
         self.body = nn.Sequential(*layers)
 
 
+def estimate_noise_sigma(noisy: torch.Tensor) -> torch.Tensor:
+    """The noise level of each image of ``N x 1 x H x W`` -> ``N`` (in the pixels' units), from
+    its finest diagonal Haar details (Donoho and Johnstone 1994; what
+    ``skimage.restoration.estimate_sigma(image, wavelet="db1")`` computes). Those details of a
+    photo are mostly noise, and the median absolute value of Gaussian noise is 0.6745 sigma.
+    Texture counts as noise too, so a textured image's estimate is high."""
+    if not isinstance(noisy, torch.Tensor) or not noisy.is_floating_point():
+        raise TypeError(f"noisy must be a float tensor N x C x H x W, got {type(noisy).__name__}")
+    if noisy.ndim != 4 or min(noisy.shape[-2:]) < 2:
+        raise ValueError(f"noisy must be N x C x H x W with H, W >= 2, got {tuple(noisy.shape)}")
+    h, w = noisy.shape[-2] // 2 * 2, noisy.shape[-1] // 2 * 2
+    x = noisy[..., :h, :w]
+    # HH = (a - b - c + d) / 2 on each 2x2 block [[a, b], [c, d]]
+    hh = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2
+    # sigma = median |HH| / 0.6745
+    return hh.abs().flatten(1).median(1).values / 0.6745
+
+
 class UNetDenoiser(ResidualDenoiser):
     """Residual learning around ``models.ResUNet(1, 1, widths, blocks)`` (half resolution,
-    ``len(widths)`` scales, residual blocks, no normalisation)."""
+    ``len(widths)`` scales, residual blocks, no normalisation).
 
-    def __init__(self, widths=(32, 64, 96, 160), blocks: int = 2, zero_init: bool = False) -> None:
+    ``noise_map=True``: the network also reads a constant second channel holding the image's
+    noise level, estimated from the image itself (``estimate_noise_sigma``), like FFDNet's
+    noise-level map (Zhang et al. 2018) but still blind: nobody has to give the level. The
+    estimate is global, which a network that sees a patch cannot compute: it tells fine
+    texture under little noise from plain noise."""
+
+    def __init__(
+        self, widths=(32, 64, 96, 160), blocks: int = 2, zero_init: bool = False,
+        noise_map: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__()
-        self.body = ResUNet(1, 1, widths, blocks)
+        self.noise_map = bool(noise_map)
+        self.body = ResUNet(2 if noise_map else 1, 1, widths, blocks)
         self.multiple = self.body.multiple
         if zero_init:  # predict no noise at first: the untrained denoiser is the identity
             nn.init.zeros_(self.body.tail.weight)
             nn.init.zeros_(self.body.tail.bias)
+
+    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
+        """``N x 1 x H x W`` noisy -> ``N x 1 x H x W`` denoised (not clipped)."""
+        if not self.noise_map:
+            return super().forward(noisy)
+        # [y, sigma_hat(y)]: N x 1 x H x W -> N x 2 x H x W
+        level = estimate_noise_sigma(noisy)[:, None, None, None].expand_as(noisy)
+        # x_hat = y - f(y, sigma_hat)
+        return noisy - self.body(torch.cat([noisy, level], dim=1))
 
 
 # ----------------------------------------------------------------------------- loss
@@ -141,11 +178,12 @@ class DenoiseRecipe:
     clip_grad_norm: float = 0.05
     zero_init: bool = False  # UNetDenoiser: start as the identity (faster in short runs)
     log_loss: bool = False  # minimise the mean log of each patch's MSE (``denoising_loss``)
+    noise_map: bool = False  # UNetDenoiser: also read the estimated noise level (a channel)
     seed: int = 0
 
     def build(self) -> ResidualDenoiser:
         if self.arch == "unet":
-            return UNetDenoiser(self.widths, self.blocks, self.zero_init)
+            return UNetDenoiser(self.widths, self.blocks, self.zero_init, self.noise_map)
         if self.arch == "dncnn":
             return DnCNN(self.depth, self.widths[0])
         raise ValueError(f"arch must be 'unet' or 'dncnn', got {self.arch!r}")
