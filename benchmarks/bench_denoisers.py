@@ -10,6 +10,7 @@ budget). Non-local means and BM3D (if installed) are scored on the same noisy ph
     .venv/bin/python benchmarks/bench_denoisers.py --budget 60 --depth 8
     .venv/bin/python benchmarks/bench_denoisers.py --blind --budget 300
     .venv/bin/python benchmarks/bench_denoisers.py --shipped
+    .venv/bin/python benchmarks/bench_denoisers.py --shipped --candidate /tmp/denoise.pt
 
 ``--blind``: instead, the blind UNetDenoiser (noise levels 0-55, as the shipped ``denoise``)
 trained on the plain mean squared error and on the mean log of each patch's squared error,
@@ -20,6 +21,8 @@ favours the log; the shipped recipe's full 5,000 steps did not: see ``denoise.DE
 beside non-local means and BM3D at sigma = 15, 25 and 50, on the photos its goal is measured on
 (camera, moon) and, as a second opinion, on the other two held-out photos in grey (chelsea,
 motorcycle: never trained on, never used to choose a setting). About 1.5 minutes.
+``--candidate PATH`` also scores a retrained file (``python -m course_lib.weights build denoise
+--out PATH``) beside it, on the same noisy photos.
 
 Run it on an idle machine: every figure depends on the speed of one training step.
 """
@@ -79,15 +82,20 @@ def compare_losses(budget: float) -> None:
         print(f"{name:16s} {steps:>16s} " + " ".join(f"{v:9.2f}" for v in values))
 
 
-def judge_shipped() -> None:
+def judge_shipped(candidate: str | None = None) -> None:
     """The shipped blind denoiser against the classical methods on both pairs of held-out
-    photos (the goal's and two others), at three noise levels."""
+    photos (the goal's and two others), at three noise levels; ``candidate``: a file written by
+    ``python -m course_lib.weights build denoise --out PATH``, scored beside it."""
     model = weights.load("denoise")
     methods = {
         "denoise": model.restore,
         "denoise, self-ensemble": partial(model.restore, self_ensemble=True),
-        "non-local means": classical.non_local_means,
     }
+    if candidate is not None:
+        other = weights.load("denoise", path=candidate)
+        methods["candidate"] = other.restore
+        methods["candidate, self-ensemble"] = partial(other.restore, self_ensemble=True)
+    methods["non-local means"] = classical.non_local_means
     sigmas = (15, 25, 50)
     for names in (["camera", "moon"], ["chelsea", "motorcycle"]):
         table = {
@@ -101,10 +109,11 @@ def judge_shipped() -> None:
         print(f"{'method':28s} " + " ".join(f"{'sigma ' + str(s):>9s}" for s in sigmas))
         for name, values in table.items():
             print(f"{name:28s} " + " ".join(f"{v:9.2f}" for v in values))
-        for other in ("non-local means", "BM3D (true sigma)"):
-            if other in table:
-                gaps = [a - b for a, b in zip(table["denoise"], table[other], strict=True)]
-                print(f"{'denoise - ' + other:28s} " + " ".join(f"{g:+9.2f}" for g in gaps))
+        for mine in ("denoise", "candidate"):
+            for other in ("non-local means", "BM3D (true sigma)"):
+                if mine in table and other in table:
+                    gaps = [a - b for a, b in zip(table[mine], table[other], strict=True)]
+                    print(f"{mine + ' - ' + other:28s} " + " ".join(f"{g:+9.2f}" for g in gaps))
 
 
 def main() -> None:
@@ -113,9 +122,10 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=17, help="DnCNN depth (the paper: 17)")
     parser.add_argument("--blind", action="store_true", help="compare the blind one's losses")
     parser.add_argument("--shipped", action="store_true", help="score the shipped denoiser")
+    parser.add_argument("--candidate", metavar="PATH", help="with --shipped: a retrained file too")
     args = parser.parse_args()
     if args.shipped:
-        judge_shipped()
+        judge_shipped(args.candidate)
         return
     if args.blind:
         compare_losses(args.budget)

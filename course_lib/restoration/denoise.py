@@ -189,10 +189,13 @@ class DenoiseRecipe:
         raise ValueError(f"arch must be 'unet' or 'dncnn', got {self.arch!r}")
 
 
-# The shipped blind denoiser: `python -m course_lib.weights build denoise`. On the plain mean
-# squared error: the mean log MSE wins after 5 minutes (`benchmarks/bench_denoisers.py
+# The shipped blind denoiser: `python -m course_lib.weights build denoise`. With the noise map
+# (the level estimated from the image, a second input channel): side by side with the same
+# recipe without it (`benchmarks/bench_denoisers.py --shipped --candidate`), +0.16, +0.04 and
+# +0.12 dB at sigma 15, 25 and 50 on camera + moon, +0.01 to +0.06 on chelsea + motorcycle.
+# On the plain mean squared error: the mean log MSE wins after 5 minutes (`bench_denoisers.py
 # --blind`) but lost at sigma 15 and 25 after this recipe's 5,000 steps.
-DENOISE_RECIPE = DenoiseRecipe()
+DENOISE_RECIPE = DenoiseRecipe(noise_map=True)
 
 
 def train_denoiser(recipe: DenoiseRecipe, progress: bool = True, device="cpu", **train_kwargs):
