@@ -106,14 +106,14 @@ def judge_shipped(candidate: str | None = None) -> None:
                 denoise.mean_psnr(partial(classical.bm3d, sigma=s), s, names) for s in sigmas
             ]
         print(f"\nheld-out {' + '.join(names)} (grey), mean PSNR in dB")
-        print(f"{'method':28s} " + " ".join(f"{'sigma ' + str(s):>9s}" for s in sigmas))
+        print(f"{'method':30s} " + " ".join(f"{'sigma ' + str(s):>9s}" for s in sigmas))
         for name, values in table.items():
-            print(f"{name:28s} " + " ".join(f"{v:9.2f}" for v in values))
+            print(f"{name:30s} " + " ".join(f"{v:9.2f}" for v in values))
         for mine in ("denoise", "candidate"):
             for other in ("non-local means", "BM3D (true sigma)"):
                 if mine in table and other in table:
                     gaps = [a - b for a, b in zip(table[mine], table[other], strict=True)]
-                    print(f"{mine + ' - ' + other:28s} " + " ".join(f"{g:+9.2f}" for g in gaps))
+                    print(f"{mine + ' - ' + other:30s} " + " ".join(f"{g:+9.2f}" for g in gaps))
 
 
 def main() -> None:
@@ -124,6 +124,8 @@ def main() -> None:
     parser.add_argument("--shipped", action="store_true", help="score the shipped denoiser")
     parser.add_argument("--candidate", metavar="PATH", help="with --shipped: a retrained file too")
     args = parser.parse_args()
+    if args.candidate and not args.shipped:
+        parser.error("--candidate goes with --shipped")
     if args.shipped:
         judge_shipped(args.candidate)
         return

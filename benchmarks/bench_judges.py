@@ -33,16 +33,16 @@ import torch
 
 from course_lib import classifier, judge, metrics, weights
 from course_lib.data import digits
-from course_lib.generative import gan
+from course_lib.generative import rejection
 
 GENERATORS = ("gan", "gan+rejection", "cgan", "vae", "vae_mixture", "cvae")
 
 
 def load(name: str, path=None):
     """A shipped generator by name; ``gan+rejection`` is the shipped ``gan`` sampled through its
-    discriminator (``gan.RejectionSampler``, its default ``gamma``)."""
+    discriminator (``rejection.RejectionSampler``, its default ``gamma``)."""
     if name == "gan+rejection":
-        return gan.RejectionSampler(weights.load("gan", path=path))
+        return rejection.RejectionSampler(weights.load("gan", path=path))
     return weights.load(name, path=path)
 
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_lib.data import digits
-from course_lib.generative import gan
+from course_lib.generative import gan, rejection
 
 
 def _shift_by_hand(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
@@ -387,7 +387,7 @@ def _toy_gan() -> gan.GAN:
 def test_rejection_sampling_draws_the_data_where_d_knows_the_density_ratio(gamma, mean, below_half):
     """With ``l = log p_data / p_g`` and gamma = 0 the samples kept follow ``p_data(u) = 2u``
     (mean 2/3, a quarter below 1/2); with gamma -> -inf everything is kept (uniform)."""
-    sampler = gan.RejectionSampler(_toy_gan(), gamma=gamma)
+    sampler = rejection.RejectionSampler(_toy_gan(), gamma=gamma)
     u = sampler.sample(4000, generator=torch.Generator().manual_seed(0))[:, 0, 0, 0]
     assert abs(u.mean() - mean) < 0.02, f"gamma {gamma}: mean {u.mean():.4f}, want {mean:.4f}"
     share = (u < 0.5).float().mean()
@@ -399,9 +399,9 @@ def test_rejection_sampling_draws_the_data_where_d_knows_the_density_ratio(gamma
 
 def test_l_max_is_the_burn_in_maximum_whatever_the_global_rng():
     torch.manual_seed(1)
-    a = gan.RejectionSampler(_toy_gan(), burn_in=2000)
+    a = rejection.RejectionSampler(_toy_gan(), burn_in=2000)
     torch.manual_seed(2)
-    b = gan.RejectionSampler(_toy_gan(), burn_in=2000)
+    b = rejection.RejectionSampler(_toy_gan(), burn_in=2000)
     assert a.log_ratio_max == b.log_ratio_max
     # l = log 2u, and the largest of 2,048 uniforms is within 1% of 1 (all but surely)
     assert math.log(2 * 0.99) < a.log_ratio_max <= math.log(2), a.log_ratio_max
@@ -415,7 +415,7 @@ def test_l_max_is_the_burn_in_maximum_whatever_the_global_rng():
 )  # fmt: skip
 def test_acceptance_is_the_shifted_logit_of_exp_l_minus_l_max(gamma, l_minus_l_max, want):
     """sigmoid(logit(p) - gamma): p = 1/2 and gamma = log 3 give 1/4; above l_max, 1."""
-    sampler = gan.RejectionSampler(_toy_gan(), gamma=gamma, burn_in=64)
+    sampler = rejection.RejectionSampler(_toy_gan(), gamma=gamma, burn_in=64)
     got = float(sampler.acceptance(torch.tensor([sampler.log_ratio_max + l_minus_l_max])))
     assert abs(got - want) < 1e-6, f"gamma {gamma}, l - l_max {l_minus_l_max}: {got}, want {want}"
 
@@ -425,7 +425,7 @@ def test_rejection_sampler_judges_whole_batches_repeats_and_keeps_the_gan_s_mode
     """The course's D reads its whole batch (minibatch std): it must see the batch it trained
     on, in every round and in the burn-in. A shorter seeded draw is the start of a longer."""
     model = _toy_gan().train(mode == "train")
-    sampler = gan.RejectionSampler(model, batch=32, burn_in=100)
+    sampler = rejection.RejectionSampler(model, batch=32, burn_in=100)
     a = sampler.sample(37, generator=torch.Generator().manual_seed(3))
     b = sampler.sample(90, generator=torch.Generator().manual_seed(3))
     assert a.shape == (37, 1, 28, 28) and torch.equal(a, b[:37])
@@ -438,7 +438,7 @@ def test_rejection_sampler_on_a_real_gan_leaves_batchnorm_statistics_alone():
     """The seeds' D has BatchNorm: judging must use, not update, its running statistics."""
     model = gan.GAN(z_dim=8, width=8).eval()
     before = copy.deepcopy(model.state_dict())
-    sampler = gan.RejectionSampler(model, burn_in=128)
+    sampler = rejection.RejectionSampler(model, burn_in=128)
     x = sampler.sample(70, generator=torch.Generator().manual_seed(0))
     assert x.shape == (70, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
     assert not model.training, "sampling must leave an eval-mode GAN in eval mode"
@@ -451,11 +451,11 @@ def test_rejection_sampler_refuses_a_d_it_cannot_use_and_stops_when_d_changes():
     model = _toy_gan()
     model.discriminator.forward = lambda x, labels=None: torch.full((len(x), 1), float("nan"))
     with pytest.raises(ValueError, match="non-finite logits"):
-        gan.RejectionSampler(model)
+        rejection.RejectionSampler(model)
     with pytest.raises(ValueError, match="lower gamma"):
-        gan.RejectionSampler(_toy_gan(), gamma=20.0)  # keeps about e^-20 of the samples
+        rejection.RejectionSampler(_toy_gan(), gamma=20.0)  # keeps about e^-20 of the samples
     model = _toy_gan()
-    sampler = gan.RejectionSampler(model, burn_in=64)
+    sampler = rejection.RejectionSampler(model, burn_in=64)
     model.discriminator.forward = lambda x, labels=None: torch.full((len(x), 1), -1e4)
     with pytest.raises(RuntimeError, match="far below the burn-in's rate"):
         sampler.sample(5)
@@ -477,4 +477,4 @@ def test_rejection_sampler_refuses_a_d_it_cannot_use_and_stops_when_d_changes():
 )
 def test_rejection_sampler_checks_its_inputs(kwargs, error, match):
     with pytest.raises(error, match=match):
-        gan.RejectionSampler(**{"model": _toy_gan(), **kwargs})
+        rejection.RejectionSampler(**{"model": _toy_gan(), **kwargs})

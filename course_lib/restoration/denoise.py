@@ -18,6 +18,7 @@ Shapes: networks take ``N x 1 x H x W`` in [0, 1]; ``restore`` takes one photo `
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -80,15 +81,19 @@ class DnCNN(ResidualDenoiser):
 
 
 def estimate_noise_sigma(noisy: torch.Tensor) -> torch.Tensor:
-    """The noise level of each image of ``N x 1 x H x W`` -> ``N`` (in the pixels' units), from
-    its finest diagonal Haar details (Donoho and Johnstone 1994; what
-    ``skimage.restoration.estimate_sigma(image, wavelet="db1")`` computes). Those details of a
+    """The noise level of each grey image of ``N x 1 x H x W`` -> ``N`` (in the pixels' units),
+    from its finest diagonal Haar details (Donoho and Johnstone 1994; scikit-image's
+    ``estimate_sigma`` applies the same median rule to db2 wavelet details). Those details of a
     photo are mostly noise, and the median absolute value of Gaussian noise is 0.6745 sigma.
-    Texture counts as noise too, so a textured image's estimate is high."""
+
+    An estimate, not the level: texture counts as noise too (camera with sigma 5 reads about
+    6.4), clipping to [0, 1] removes some (camera with sigma 50, clipped, reads 43), and an odd
+    side's last row or column is left out. A flat image gives 0."""
     if not isinstance(noisy, torch.Tensor) or not noisy.is_floating_point():
-        raise TypeError(f"noisy must be a float tensor N x C x H x W, got {type(noisy).__name__}")
-    if noisy.ndim != 4 or min(noisy.shape[-2:]) < 2:
-        raise ValueError(f"noisy must be N x C x H x W with H, W >= 2, got {tuple(noisy.shape)}")
+        kind = noisy.dtype if isinstance(noisy, torch.Tensor) else type(noisy).__name__
+        raise TypeError(f"noisy must be a float tensor N x 1 x H x W, got {kind}")
+    if noisy.ndim != 4 or noisy.shape[1] != 1 or min(noisy.shape[-2:]) < 2:
+        raise ValueError(f"noisy must be N x 1 x H x W with H, W >= 2, got {tuple(noisy.shape)}")
     h, w = noisy.shape[-2] // 2 * 2, noisy.shape[-1] // 2 * 2
     x = noisy[..., :h, :w]
     # HH = (a - b - c + d) / 2 on each 2x2 block [[a, b], [c, d]]
@@ -98,14 +103,14 @@ def estimate_noise_sigma(noisy: torch.Tensor) -> torch.Tensor:
 
 
 class UNetDenoiser(ResidualDenoiser):
-    """Residual learning around ``models.ResUNet(1, 1, widths, blocks)`` (half resolution,
-    ``len(widths)`` scales, residual blocks, no normalisation).
+    """Residual learning around ``models.ResUNet(C, 1, widths, blocks)`` (half resolution,
+    ``len(widths)`` scales, residual blocks, no normalisation); ``C = 1``, or 2 with the map.
 
     ``noise_map=True``: the network also reads a constant second channel holding the image's
-    noise level, estimated from the image itself (``estimate_noise_sigma``), like FFDNet's
-    noise-level map (Zhang et al. 2018) but still blind: nobody has to give the level. The
-    estimate is global, which a network that sees a patch cannot compute: it tells fine
-    texture under little noise from plain noise."""
+    noise level, estimated from the image itself (``estimate_noise_sigma``): FFDNet's
+    noise-level map (Zhang et al. 2018), but still blind, since nobody has to give the level.
+    The estimate is a median over the whole patch (in training) or photo (in ``restore``): a
+    robust statistic that stacked convolutions do not compute easily."""
 
     def __init__(
         self, widths=(32, 64, 96, 160), blocks: int = 2, zero_init: bool = False,
@@ -119,14 +124,45 @@ class UNetDenoiser(ResidualDenoiser):
             nn.init.zeros_(self.body.tail.weight)
             nn.init.zeros_(self.body.tail.bias)
 
-    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
-        """``N x 1 x H x W`` noisy -> ``N x 1 x H x W`` denoised (not clipped)."""
+    def forward(self, noisy: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
+        """``N x 1 x H x W`` noisy -> ``N x 1 x H x W`` denoised (not clipped). With the map,
+        ``level`` (``N``, the pixels' units) replaces the estimate."""
         if not self.noise_map:
             return super().forward(noisy)
-        # [y, sigma_hat(y)]: N x 1 x H x W -> N x 2 x H x W
-        level = estimate_noise_sigma(noisy)[:, None, None, None].expand_as(noisy)
+        if level is None:  # a conditioning input: no gradient through the median
+            level = estimate_noise_sigma(noisy).detach()
+        # [y, sigma_hat]: N x 1 x H x W -> N x 2 x H x W
+        inputs = torch.cat([noisy, level.reshape(-1, 1, 1, 1).expand_as(noisy)], dim=1)
         # x_hat = y - f(y, sigma_hat)
-        return noisy - self.body(torch.cat([noisy, level], dim=1))
+        return noisy - self.body(inputs)
+
+    @torch.no_grad()
+    def restore(self, image, self_ensemble: bool = False, level: float | None = None):
+        """``ResidualDenoiser.restore``. With the map, the level is estimated once, on the photo
+        as given (not on the padded photo the network runs on: copied or mirrored rows have no
+        noise of their own), or set by hand with ``level`` (out of 1, e.g. ``25 / 255``)."""
+        if not self.noise_map:
+            if level is not None:
+                raise ValueError("level is for a denoiser with a noise map (noise_map=True)")
+            return super().restore(image, self_ensemble)
+        x, _ = check_photo(image)
+        if level is None:
+            sigma = estimate_noise_sigma(x)
+        elif (
+            isinstance(level, bool)
+            or not isinstance(level, int | float)
+            or not (level >= 0 and math.isfinite(level))
+        ):
+            raise ValueError(
+                f"level must be a number >= 0 (out of 1, e.g. 25 / 255), got {level!r}"
+            )
+        else:
+            sigma = torch.tensor([float(level)])
+        # [y, sigma_hat]: the map made from the photo, then padded with it
+        inputs = torch.cat([x, sigma.reshape(1, 1, 1, 1).expand_as(x)], dim=1)
+        # x_hat = y - f(y, sigma_hat)
+        noise = apply_fully_convolutional(self.body, inputs, self.multiple, self_ensemble)
+        return as_photo(x - noise, image)
 
 
 # ----------------------------------------------------------------------------- loss
@@ -182,6 +218,8 @@ class DenoiseRecipe:
     seed: int = 0
 
     def build(self) -> ResidualDenoiser:
+        if self.noise_map and self.arch != "unet":
+            raise ValueError(f"noise_map is an option of the 'unet' arch, not {self.arch!r}")
         if self.arch == "unet":
             return UNetDenoiser(self.widths, self.blocks, self.zero_init, self.noise_map)
         if self.arch == "dncnn":
@@ -190,11 +228,12 @@ class DenoiseRecipe:
 
 
 # The shipped blind denoiser: `python -m course_lib.weights build denoise`. With the noise map
-# (the level estimated from the image, a second input channel): side by side with the same
-# recipe without it (`benchmarks/bench_denoisers.py --shipped --candidate`), +0.16, +0.04 and
-# +0.12 dB at sigma 15, 25 and 50 on camera + moon, +0.01 to +0.06 on chelsea + motorcycle.
-# On the plain mean squared error: the mean log MSE wins after 5 minutes (`bench_denoisers.py
-# --blind`) but lost at sigma 15 and 25 after this recipe's 5,000 steps.
+# (the level estimated from the image, a second input channel). One training each, with and
+# without it (`benchmarks/bench_denoisers.py --shipped --candidate`): +0.16 and +0.12 dB at
+# sigma 15 and 50 on camera + moon; at 25 (+0.04) and on chelsea + motorcycle (+0.01 to +0.06)
+# within what another seed might change. On the plain mean squared error: the mean log MSE
+# wins after 5 minutes (`bench_denoisers.py --blind`) but lost at sigma 15 and 25 after this
+# recipe's 5,000 steps.
 DENOISE_RECIPE = DenoiseRecipe(noise_map=True)
 
 
