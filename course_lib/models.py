@@ -5,6 +5,8 @@ Shape comments follow one image of the digits: ``1 x 28 x 28``.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -55,6 +57,20 @@ class DigitCNN(nn.Module):
 
 
 # ----------------------------------------------------------------------------- batches
+
+
+@contextmanager
+def evaluating(module: nn.Module):
+    """``with evaluating(net):`` runs the block with ``net`` and all its submodules in eval mode
+    (BatchNorm's running statistics used, not updated; no dropout), then puts each one back in
+    the mode it had."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 def in_batches(fn, size: int, *tensors: torch.Tensor | None) -> torch.Tensor:

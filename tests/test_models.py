@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
-from course_lib.models import ResBlock, UNet, in_batches
+from course_lib.models import ResBlock, UNet, evaluating, in_batches
 
 
 @pytest.mark.parametrize(
@@ -63,3 +64,18 @@ def test_in_batches_gives_what_one_call_gives_and_passes_none_through(n, size):
     got = in_batches(fn, size, x, y, None)
     assert torch.equal(got, x * 2 + y), f"n={n}, size={size}: {(got - (x * 2 + y)).abs().max()}"
     assert seen == [min(size, n - i) for i in range(0, n, size)], (n, size, seen)
+
+
+def test_evaluating_puts_every_submodule_back_in_its_own_mode():
+    net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Dropout(0.5)).train()
+    net[1].eval()  # a submodule kept in eval mode on purpose
+    before = [m.training for m in net.modules()]
+    with evaluating(net) as inside:
+        assert inside is net and not any(m.training for m in net.modules())
+        stats = net[1].running_mean.clone()
+        net(torch.randn(8, 2))
+        assert torch.equal(net[1].running_mean, stats), "eval mode must not update the statistics"
+    assert [m.training for m in net.modules()] == before
+    with pytest.raises(RuntimeError), evaluating(net):
+        raise RuntimeError("the block fails")
+    assert [m.training for m in net.modules()] == before, "a failing block must restore too"

@@ -14,7 +14,7 @@ import torch
 
 from course_lib.generative import describe
 from course_lib.generative.gan import GAN
-from course_lib.models import DigitGenerator, in_batches
+from course_lib.models import DigitGenerator, evaluating, in_batches
 
 
 class RejectionSampler(DigitGenerator):
@@ -78,14 +78,8 @@ class RejectionSampler(DigitGenerator):
     def log_ratio(self, images: torch.Tensor) -> torch.Tensor:
         """``N x 1 x 28 x 28`` in [0, 1] -> ``N`` logits ``l(x)``: ``D``'s estimate of ``log
         p_data(x) / p_g(x)``, judged ``batch`` images at a time (in eval mode, put back after)."""
-        d = self.model.discriminator
-        was_training = d.training
-        d.eval()
-        try:
-            with torch.no_grad():
-                return in_batches(d, self.batch, images * 2 - 1).reshape(-1)
-        finally:
-            d.train(was_training)
+        with evaluating(self.model.discriminator) as d, torch.no_grad():
+            return in_batches(d, self.batch, images * 2 - 1).reshape(-1)
 
     def acceptance(self, log_ratio: torch.Tensor) -> torch.Tensor:
         """The probability of keeping each sample, from its logit ``l``: ``sigmoid(logit(p) -
@@ -97,22 +91,14 @@ class RejectionSampler(DigitGenerator):
     def _candidates(self, k: int, generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``k`` samples of ``G`` (eval mode, no gradients, the GAN's mode put back) and their
         logits."""
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                x = self.model.draw(k, None, generator)
-                return x, self.log_ratio(x)
-        finally:
-            self.model.train(was_training)
+        with evaluating(self.model), torch.no_grad():
+            x = self.model.draw(k, None, generator)
+            return x, self.log_ratio(x)
 
     def sample(self, n: int, labels=None, generator: torch.Generator | None = None):
         """``DigitGenerator.sample``, then the GAN's own mode put back."""
-        was_training = self.model.training
-        try:
+        with evaluating(self.model):
             return super().sample(n, labels, generator)
-        finally:
-            self.model.train(was_training)
 
     def draw(self, n, labels, generator):
         where = generator.device if generator is not None else torch.device("cpu")
