@@ -20,7 +20,7 @@ from torch import nn
 
 from course_lib.augment import Compose, RandomRotation, RandomShift
 from course_lib.data import digits
-from course_lib.models import DigitCNN, in_batches
+from course_lib.models import DigitCNN, evaluating, in_batches
 from course_lib.runtime import seed_everything
 from course_lib.train import Batch, StepFn, train
 
@@ -62,11 +62,8 @@ def supervised_step(
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Logits of ``model`` on ``x`` (on the CPU), in eval mode, batch by batch."""
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    out = in_batches(lambda b: model(b.to(device)).cpu(), batch_size, x)
-    model.train(was_training)
-    return out
+    with evaluating(model):
+        return in_batches(lambda b: model(b.to(device)).cpu(), batch_size, x)
 
 
 def evaluate_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:

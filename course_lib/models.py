@@ -146,12 +146,8 @@ class DigitGenerator(nn.Module):
             if n and (labels.min() < 0 or labels.max() >= self.n_classes):
                 raise ValueError(f"labels must be in 0..{self.n_classes - 1}")
             labels = labels.long().to(self.device)
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             x = self.draw(n, labels, generator)
-        finally:
-            self.train(was_training)
         return x.detach().float().clamp(0, 1).cpu()
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from course_lib.data import check_digit_images, digits
 from course_lib.generative import check_codes, check_float_tensors, check_intensities, describe
+from course_lib.models import evaluating
 from course_lib.runtime import seed_everything
 from course_lib.scratch import conv_transpose_output_size  # noqa: F401 (chapter 04's formula)
 from course_lib.train import train
@@ -106,11 +107,8 @@ class ConvAutoencoder(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstructions in [0, 1], in eval mode, on the CPU."""
-        was_training = self.training
-        self.eval()
-        out = torch.sigmoid(self(x.to(next(self.parameters()).device))).cpu()
-        self.train(was_training)
-        return out
+        with evaluating(self):
+            return torch.sigmoid(self(x.to(next(self.parameters()).device))).cpu()
 
 
 def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,7 @@ from course_lib import metrics
 from course_lib.generative import check_float_tensors
 from course_lib.generative.gan import discriminator_loss, generator_loss, linear_decay
 from course_lib.judge import judge_features, load_judge, test_features
-from course_lib.models import UNet, pad_to_multiple
+from course_lib.models import UNet, evaluating, pad_to_multiple
 from course_lib.runtime import seed_everything
 from course_lib.train import train
 
@@ -228,14 +228,12 @@ class Pix2Pix(nn.Module):
         if x.shape[1] != channels:
             raise ValueError(f"x must have {channels} channel(s), N x {channels} x H x W, got "
                              f"shape {tuple(x.shape)}")  # fmt: skip
-        was_training = self.training
-        self.eval()
         device = next(self.parameters()).device
         outs = []
-        for chunk in x.split(batch_size):
-            padded, (h, w) = pad_to_multiple(chunk.to(device) * 2 - 1, self.multiple)
-            outs.append(self(padded)[..., :h, :w].cpu())
-        self.train(was_training)
+        with evaluating(self):
+            for chunk in x.split(batch_size):
+                padded, (h, w) = pad_to_multiple(chunk.to(device) * 2 - 1, self.multiple)
+                outs.append(self(padded)[..., :h, :w].cpu())
         y = torch.cat(outs)
         return (y + 1) / 2 if self.generator.out.out_channels == 1 else y
 

@@ -95,11 +95,6 @@ class RejectionSampler(DigitGenerator):
             x = self.model.draw(k, None, generator)
             return x, self.log_ratio(x)
 
-    def sample(self, n: int, labels=None, generator: torch.Generator | None = None):
-        """``DigitGenerator.sample``, then the GAN's own mode put back."""
-        with evaluating(self.model):
-            return super().sample(n, labels, generator)
-
     def draw(self, n, labels, generator):
         where = generator.device if generator is not None else torch.device("cpu")
         kept, have, drawn = [], 0, 0

@@ -29,7 +29,7 @@ from torch import nn
 from course_lib.augment import Compose, RandomRotation, RandomShift
 from course_lib.data import binarize, binarized_digits, check_digit_images, digits
 from course_lib.generative import check_codes, check_float_tensors, check_intensities, describe
-from course_lib.models import DigitGenerator, in_batches
+from course_lib.models import DigitGenerator, evaluating, in_batches
 from course_lib.runtime import seed_everything
 from course_lib.train import train
 
@@ -296,27 +296,25 @@ class VAE(DigitGenerator):
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}")
         _check_binarised(x)
         self._check_labels(labels, len(x))
-        was_training = self.training
-        self.eval()
         out = []
-        for start in range(0, len(x), batch):
-            xb = x[start : start + batch].to(self.device)
-            lb = None if labels is None else labels[start : start + batch].to(self.device)
-            mu, logvar = self.encode(xb, lb)  # B x D
-            log_w = []
-            for done in range(0, k, chunk):
-                m = min(chunk, k - done)  # m samples of each of the B images, sample-major
-                mu_m, logvar_m = mu.repeat(m, 1), logvar.repeat(m, 1)
-                z = reparameterize(mu_m, logvar_m, generator)
-                # decoded 500 codes at a time: the same logits, and on a CPU faster than 2,000
-                logits = in_batches(self.decode, 500, z, None if lb is None else lb.repeat(m))
-                log_px_z = bernoulli_log_likelihood(logits, xb.repeat(m, 1, 1, 1))
-                # log w = log p(x|z) + log p(z) - log q(z|x)
-                w = log_px_z + self.log_prior(z) - gaussian_log_density(z, mu_m, logvar_m)
-                log_w.append(w.view(m, len(xb)))
-            # -log p(x) ~ -[logsumexp_i(log w_i) - log k]
-            out.append(-(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)))
-        self.train(was_training)
+        with evaluating(self):
+            for start in range(0, len(x), batch):
+                xb = x[start : start + batch].to(self.device)
+                lb = None if labels is None else labels[start : start + batch].to(self.device)
+                mu, logvar = self.encode(xb, lb)  # B x D
+                log_w = []
+                for done in range(0, k, chunk):
+                    m = min(chunk, k - done)  # m samples of each of the B images, sample-major
+                    mu_m, logvar_m = mu.repeat(m, 1), logvar.repeat(m, 1)
+                    z = reparameterize(mu_m, logvar_m, generator)
+                    # decoded 500 codes at a time: the same logits, and on a CPU faster than 2,000
+                    logits = in_batches(self.decode, 500, z, None if lb is None else lb.repeat(m))
+                    log_px_z = bernoulli_log_likelihood(logits, xb.repeat(m, 1, 1, 1))
+                    # log w = log p(x|z) + log p(z) - log q(z|x)
+                    w = log_px_z + self.log_prior(z) - gaussian_log_density(z, mu_m, logvar_m)
+                    log_w.append(w.view(m, len(xb)))
+                # -log p(x) ~ -[logsumexp_i(log w_i) - log k]
+                out.append(-(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)))
         return torch.cat(out).cpu()
 
     def draw(self, n, labels, generator):
@@ -363,11 +361,8 @@ class ExPostPrior(DigitGenerator):
         if len(x) < 2 * components:
             raise ValueError(f"need at least {2 * components} digits, got {len(x)}")
         self.vae = vae
-        was_training = vae.training
-        vae.eval()
-        with torch.no_grad():
+        with evaluating(vae), torch.no_grad():
             mu = in_batches(lambda b: vae.encode(b.to(vae.device))[0].cpu(), 500, x)
-        vae.train(was_training)
         gmm = GaussianMixture(components, covariance_type="full", reg_covar=1e-4,
                               random_state=seed).fit(mu.double().numpy())  # fmt: skip
 
@@ -552,15 +547,12 @@ def held_out_negative_elbo(
         labels = y if model.conditional else None
     _check_binarised(x)
     model._check_labels(labels, len(x))
-    was_training = model.training
-    model.eval()
     gen = torch.Generator().manual_seed(seed)
     labels = None if labels is None else labels.to(model.device)
     x = x.to(model.device)
-    mu, logvar = model.encode(x, labels)
-    z = reparameterize(mu, logvar, gen)
-    # -ELBO = -log p(x|z) + KL(q(z|x) || p(z)),  averaged over the images
-    value = (-bernoulli_log_likelihood(model.decode(z, labels), x) + model.kl(mu, logvar, z)).mean()
-    value = value.item()
-    model.train(was_training)
-    return value
+    with evaluating(model):
+        mu, logvar = model.encode(x, labels)
+        z = reparameterize(mu, logvar, gen)
+        # -ELBO = -log p(x|z) + KL(q(z|x) || p(z)),  averaged over the images
+        nelbo = -bernoulli_log_likelihood(model.decode(z, labels), x) + model.kl(mu, logvar, z)
+        return nelbo.mean().item()

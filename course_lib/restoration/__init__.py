@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_lib.models import pad_to_multiple
+from course_lib.models import evaluating, pad_to_multiple
 from course_lib.train import train
 
 
@@ -79,21 +79,19 @@ def apply_fully_convolutional(
     turned back (the geometric self-ensemble of Timofte et al. 2016 and Lim et al. 2017): 8
     times the work; the result is equivariant to those symmetries even where ``net`` is not,
     and the 8 errors partly cancel."""
-    was_training = net.training
-    net.eval()
     device = next(net.parameters()).device
 
     def run(t: torch.Tensor) -> torch.Tensor:
         padded, (h, w) = pad_to_multiple(t.to(device), multiple)
         return net(padded)[..., :h, :w].cpu()
 
-    if not self_ensemble:
-        out = run(x)
-    else:
-        # the mean over k of  symmetry_k^-1( net( symmetry_k(x) ) )
-        outs = [symmetry(run(symmetry(x, k)), k, inverse=True) for k in range(8)]
-        out = torch.stack(outs).mean(0)
-    net.train(was_training)
+    with evaluating(net):
+        if not self_ensemble:
+            out = run(x)
+        else:
+            # the mean over k of  symmetry_k^-1( net( symmetry_k(x) ) )
+            outs = [symmetry(run(symmetry(x, k)), k, inverse=True) for k in range(8)]
+            out = torch.stack(outs).mean(0)
     return out
 
 

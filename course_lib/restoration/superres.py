@@ -21,6 +21,7 @@ from torch import nn
 
 from course_lib import metrics
 from course_lib.data import patches, photo
+from course_lib.models import evaluating
 from course_lib.restoration import as_photo, check_photo, fit
 from course_lib.restoration.degrade import crop_to_multiple, downscale, upscale_bicubic
 from course_lib.runtime import seed_everything
@@ -89,10 +90,8 @@ class ESPCN(nn.Module):
         """Enlarge one grey photo ``h x w`` (NumPy or tensor, in [0, 1]) ``factor`` times;
         returns the same kind, ``rh x rw``, in [0, 1]."""
         x, _ = check_photo(low, "low")
-        was_training = self.training
-        self.eval()
-        out = self(x.to(next(self.parameters()).device)).cpu()
-        self.train(was_training)
+        with evaluating(self):
+            out = self(x.to(next(self.parameters()).device)).cpu()
         return as_photo(out, low)
 
 
