@@ -228,10 +228,10 @@ class DenoiseRecipe:
 
 
 # The shipped blind denoiser: `python -m course_lib.weights build denoise`. With the noise map
-# (the level estimated from the image, a second input channel). One training each, with and
-# without it (`benchmarks/bench_denoisers.py --shipped --candidate`): +0.16 and +0.12 dB at
-# sigma 15 and 50 on camera + moon; at 25 (+0.04) and on chelsea + motorcycle (+0.01 to +0.06)
-# within what another seed might change. On the plain mean squared error: the mean log MSE
+# (the level estimated from the image, a second input channel). Two seeds each, with and
+# without it (`benchmarks/bench_denoisers.py --shipped --candidate`, and seed 1 built the same
+# way): +0.16/+0.04/+0.12 and +0.27/+0.13/+0.18 dB at sigma 15/25/50 on camera + moon,
+# +0.01 to +0.11 on chelsea + motorcycle. On the plain mean squared error: the mean log MSE
 # wins after 5 minutes (`bench_denoisers.py --blind`) but lost at sigma 15 and 25 after this
 # recipe's 5,000 steps.
 DENOISE_RECIPE = DenoiseRecipe(noise_map=True)
