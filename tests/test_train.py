@@ -94,6 +94,26 @@ def test_history_has_every_step_and_epoch_and_the_loss_falls():
         hist.series("nope")
 
 
+def test_evaluate_runs_in_eval_mode_and_a_failing_one_leaves_the_model_in_train_mode():
+    x, y = _problem(32)
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    seen = []
+
+    def evaluate():
+        seen.append((model.training, model[3].training, torch.is_grad_enabled()))
+        if len(seen) == 2:
+            raise RuntimeError("evaluation failed")
+        return {"n": len(seen)}
+
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        train(model, supervised_step(model, opt), (x, y), batch_size=16, epochs=3,
+              evaluate=evaluate, device="cpu", progress=False)  # fmt: skip
+    assert seen == [(False, False, False)] * 2, f"evaluate saw (training, dropout, grad) {seen}"
+    modes = [m.training for m in model.modules()]
+    assert all(modes), f"after a failed evaluation every module should train again: {modes}"
+
+
 def test_resume_from_checkpoint_ends_in_the_same_weights(tmp_path):
     reference, ref_hist, _ = _run(epochs=3)
     # first run: Ctrl-C in the middle of epoch 2 (step 8 of 18); it stops after that step
