@@ -375,23 +375,38 @@ def test_denoiser_training_lowers_the_loss_and_pairs_are_seeded():
     assert metrics.psnr(model.restore(y1), x1) > metrics.psnr(y1, x1)
 
 
-@pytest.mark.parametrize("log", [False, True], ids=["mean MSE", "mean log MSE"])
-def test_denoising_loss_is_the_error_of_the_predicted_noise(log):
+@pytest.mark.parametrize("kind", ["mse", "log", "level_weighted"])
+def test_denoising_loss_is_the_error_of_the_predicted_noise(kind):
     model = denoise.DnCNN(3, 4)
     clean = torch.rand(3, 1, 16, 16)
     sigma = torch.tensor([0.0, 15.0, 50.0])
     torch.manual_seed(1)
-    loss = denoise.denoising_loss(model, clean, sigma, log=log)
+    loss = denoise.denoising_loss(
+        model, clean, sigma, log=kind == "log", level_weighted=kind == "level_weighted"
+    )
     torch.manual_seed(1)  # the same noise, drawn again
     noisy = degrade.add_gaussian_noise(clean, sigma)
     # || x_hat - x ||^2 = || f(y) - (y - x) ||^2, per patch
     per_patch = ((model.body(noisy) - (noisy - clean)) ** 2).mean(dim=(1, 2, 3))
-    expected = torch.log(per_patch + 1e-5).mean() if log else per_patch.mean()
-    torch.testing.assert_close(loss, expected, msg=lambda m: f"log={log}: {m}")
+    expected = {
+        "mse": per_patch.mean(),
+        "log": torch.log(per_patch + 1e-5).mean(),
+        # w = 35 / (sigma + 10): 3.5, 1.4, 7/12
+        "level_weighted": (torch.tensor([3.5, 1.4, 7 / 12]) * per_patch).mean(),
+    }[kind]
+    torch.testing.assert_close(loss, expected, msg=lambda m: f"{kind}: {m}")
     with pytest.raises(ValueError, match="one error per patch"):
         mean_log_error(per_patch[:, None])
     with pytest.raises(TypeError, match="tensor"):
         mean_log_error([0.1, 0.2])
+    with pytest.raises(ValueError, match="not both"):
+        denoise.denoising_loss(model, clean, sigma, log=True, level_weighted=True)
+
+
+def test_level_weight_is_one_at_25_and_falls_with_the_level():
+    w = denoise.level_weight(torch.tensor([0.0, 15.0, 25.0, 50.0, 55.0]))
+    torch.testing.assert_close(w, torch.tensor([3.5, 1.4, 1.0, 7 / 12, 35 / 65]))
+    assert bool((w[1:] < w[:-1]).all()), f"the weight must fall with the level: {w.tolist()}"
 
 
 @pytest.mark.parametrize("k", range(8))
