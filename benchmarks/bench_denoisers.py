@@ -12,10 +12,11 @@ budget). Non-local means and BM3D (if installed) are scored on the same noisy ph
     .venv/bin/python benchmarks/bench_denoisers.py --shipped
     .venv/bin/python benchmarks/bench_denoisers.py --shipped --candidate /tmp/denoise.pt
 
-``--blind``: instead, the blind UNetDenoiser (noise levels 0-55, as the shipped ``denoise``)
-trained on the plain mean squared error and on the mean log of each patch's squared error,
-the same budget each, scored at sigma = 15, 25 and 50 beside non-local means. (A short budget
-favours the log; the shipped recipe's full 5,000 steps did not: see ``denoise.DENOISE_RECIPE``.)
+``--blind``: instead, the blind UNetDenoiser (noise levels 0-55 as the shipped ``denoise``, but
+without its noise map and level weighting) trained on the plain mean squared error and on the
+mean log of each patch's squared error, the same budget each, scored at sigma = 15, 25 and 50
+beside non-local means. (A short budget favours the log; an earlier recipe's full 5,000 steps
+did not: see ``denoise.DENOISE_RECIPE``.)
 
 ``--shipped``: no training; the shipped ``denoise`` (alone and with its 8-fold self-ensemble)
 beside non-local means and BM3D at sigma = 15, 25 and 50, on the photos its goal is measured on
