@@ -261,8 +261,10 @@ class DenoiseRecipe:
 # and +0.10/+0.02/-0.04 on camera + moon; on chelsea + motorcycle no clear change (seed 0
 # +0.02 to +0.04, seed 1 -0.04 to 0.00). Seed 0 shipped: 34.72/33.00/30.65 dB, 1,238 s. The
 # weights average 1.19 over sigma ~ U(0, 55), not normalised: Adam ignores a common factor,
-# though the gradient clipping does not. On the mean log MSE instead: it wins after 5 minutes
-# (`bench_denoisers.py --blind`) but lost at sigma 15 and 25 after 5,000 steps (before the map).
+# though the gradient clipping does not. A short budget says otherwise (`bench_denoisers.py
+# --blind`, 300 s, one run): the weighting does not help at sigma 15 and costs 0.14 and 0.41 dB
+# at 25 and 50, and the mean log MSE wins; but the log lost at sigma 15 and 25 after 5,000 steps
+# (before the map; not measured with it).
 DENOISE_RECIPE = DenoiseRecipe(noise_map=True, level_weighted=True)
 
 
