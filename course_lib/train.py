@@ -43,6 +43,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_lib.device import get_device
+from course_lib.models import evaluating
 
 Batch = tuple[torch.Tensor, ...]
 StepFn = Callable[[Batch], Mapping[str, float]]
@@ -473,8 +474,6 @@ def _end_epoch(model: nn.Module, history: History, epoch: int, evaluate) -> None
         values = [row[k] for row in rows if k in row]
         summary[k] = sum(values) / len(values)
     if evaluate is not None:  # in eval mode; back in train mode afterwards, even if it raises
-        from course_lib.models import evaluating  # here: models loads the data modules
-
         with evaluating(model), torch.no_grad():
             summary.update({f"eval_{k}": v for k, v in _scalars(evaluate()).items()})
     history.epochs.append(summary)
