@@ -31,7 +31,12 @@ class RejectionSampler(DigitGenerator):
     ``D`` is optimal. That keeps few (the mean of ``p``); ``gamma`` shifts the logit of the
     probability, ``logit(p) - gamma``: below 0 it keeps more, but the correction is then only
     partial (between ``p_g`` and ``p_data``); towards ``-inf`` it keeps everything (``G``).
-    Unlike the paper, ``D`` is used as trained, without a calibration step.
+    Unlike the paper, ``D`` is used as trained, without a calibration step. Measured on the
+    shipped ``gan`` (6 draws of 1,000, judges of seeds 0 and 1; 2026-12-03): as trained, FD
+    14.4 and 15.9, every class 7-13% in 5 and 6 of 6 draws; ``D`` fine-tuned for 300 steps
+    against the frozen generator (Adam 2e-4, R1 0.1, batch 64), FD 21.2 and 21.8, balanced in
+    1 of 6 (with the training's 2-pixel shifts: 17.9 and 19.6, 3 and 4 of 6). On 4,000 digits a
+    ``D`` tuned further to one frozen ``G`` judges it worse, not better.
 
     Candidates are drawn ``round_batches`` batches at a time, so a seeded ``sample(m)`` is the
     start of a seeded ``sample(n)`` for ``m < n`` (on one device: a borderline decision can
