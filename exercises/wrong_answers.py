@@ -754,6 +754,17 @@ def psnr(estimate, target, data_range=1.0):
     return 10 * np.log10(data_range**2 / np.mean((estimate - target) ** 2))
 ''',
     },
+    "psnr_calls_scikit_image": {
+        "assignment": "08_denoising",
+        "cell": "psnr",
+        "loses": "test_psnr",
+        "hint": "It calls skimage.metrics.peak_signal_noise_ratio, which is switched off",
+        "code": '''\
+def psnr(estimate, target, data_range=1.0):
+    """scikit-image's PSNR, which the task asks to write: switched off in the check and grader."""
+    return skimage.metrics.peak_signal_noise_ratio(target, estimate, data_range=data_range)
+''',
+    },
     "noise_sigma_not_scaled": {
         "assignment": "08_denoising",
         "cell": "add_noise",

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import skimage.metrics
 import torch
 import torch.nn.functional as F
 
-from course_lib import checks, scratch
+from course_lib import checks, metrics, scratch
 from course_lib.checks import TorchCase, check_torch_function
 from course_lib.checks.conditional_gan import (
     _conditional_input_reference,
@@ -129,6 +130,27 @@ def test_library_pixel_shuffle_disabled_switches_off_a_notebooks_own_import():
         assert main["pixel_shuffle_"] is F.pixel_shuffle
     finally:
         main.pop("pixel_shuffle_", None)
+
+
+@pytest.mark.parametrize(
+    "ready_made, name",
+    [(metrics.psnr, "course_lib's metrics.psnr"),
+     (skimage.metrics.peak_signal_noise_ratio, "skimage.metrics.peak_signal_noise_ratio")],
+    ids=["course", "skimage"],
+)  # fmt: skip
+def test_graded_psnr_refuses_a_ready_made_psnr_handed_in_or_called(ready_made, name):
+    estimate, target = np.zeros((2, 2)), np.full((2, 2), 0.1)
+    with pytest.raises(checks.LibraryPSNRUsed) as info:
+        checks.graded_psnr(ready_made)(estimate, target)
+    assert info.value.name == name, (name, info.value.name)
+    namespace = {"p": ready_made}  # the learner's own name for it
+    exec("def learner(a, b, data_range=1.0):\n    return p(b, a, data_range=data_range)", namespace)
+    with pytest.raises(checks.LibraryPSNRUsed):
+        checks.graded_psnr(namespace["learner"])(estimate, target)
+    assert namespace["p"] is ready_made, f"{name} was not put back"
+    # put back: the library's own answer again (MSE 0.01: 20 dB)
+    assert skimage.metrics.peak_signal_noise_ratio(target, estimate) == pytest.approx(20.0)
+    assert metrics.psnr(estimate, target) == pytest.approx(20.0)
 
 
 def _failure(check, fn) -> str:

@@ -37,7 +37,8 @@ Where each check lives:
                       check_gan_training_step
     conditional_gan   exercise 07: check_conditional_input, check_projection_logit,
                       check_synthetic_digits
-    denoising         exercise 08: check_psnr, check_add_noise, check_residual_loss
+    denoising         exercise 08: check_psnr, check_add_noise, check_residual_loss,
+                      graded_psnr, LibraryPSNRUsed
     restoration       exercise 09: check_masked_mse, check_pixel_shuffle,
                       check_wiener_deconvolve, library_pixel_shuffle_disabled,
                       LibraryPixelShuffleUsed
@@ -73,7 +74,13 @@ from course_lib.checks.core import (
     CourseFunctionUsed,
     graded_without,
 )
-from course_lib.checks.denoising import check_add_noise, check_psnr, check_residual_loss
+from course_lib.checks.denoising import (
+    LibraryPSNRUsed,
+    check_add_noise,
+    check_psnr,
+    check_residual_loss,
+    graded_psnr,
+)
 from course_lib.checks.gan import (
     _reference_gan_training_step as _reference_gan_training_step,
 )
@@ -115,6 +122,7 @@ __all__ = [
     "CheckFailed",
     "CourseFunctionUsed",
     "LibraryLossUsed",
+    "LibraryPSNRUsed",
     "LibraryPixelShuffleUsed",
     "LibraryUNetForwardUsed",
     "TorchCase",
@@ -146,6 +154,7 @@ __all__ = [
     "check_training_step",
     "check_unet_forward",
     "check_wiener_deconvolve",
+    "graded_psnr",
     "graded_without",
     "library_losses_disabled",
     "library_pixel_shuffle_disabled",

@@ -1,5 +1,6 @@
 """Checks of exercise 08 (denoising): ``check_psnr`` (NumPy, against scikit-image's
-``peak_signal_noise_ratio``, on the core's NumPy runner), ``check_add_noise`` and
+``peak_signal_noise_ratio``, on the core's NumPy runner, with the ready-made PSNRs switched off:
+``graded_psnr``), ``check_add_noise`` and
 ``check_residual_loss`` (PyTorch, tables of cases and classic mistakes on
 ``check_torch_function``).
 
@@ -10,15 +11,26 @@ the network ``f`` predicts the noise and the estimate is ``x_hat = y - f(y)``.""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
 import skimage.metrics
+import skimage.metrics.simple_metrics
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.checks.core import _Case, _run, _shape, _Wrong, graded_without
+from course_lib import metrics
+from course_lib.checks.core import (
+    SwitchedOff,
+    _Case,
+    _run,
+    _shape,
+    _Wrong,
+    graded_without,
+    switched_off,
+)
 from course_lib.checks.torch_function import TorchCase, check_torch_function
 from course_lib.data import photo
 
@@ -129,12 +141,45 @@ _PSNR_TAGS = {
 }
 
 
+class LibraryPSNRUsed(SwitchedOff):
+    """Raised, inside ``graded_psnr``, by a ready-made PSNR (the course's or scikit-image's)."""
+
+    task = (
+        "write the PSNR yourself with NumPy: the mean of the squared errors, then "
+        "10·log10(R² / MSE)."
+    )
+
+
+_LIBRARY_PSNRS = [
+    (metrics, "psnr", "course_lib's metrics.psnr"),
+    (skimage.metrics, "peak_signal_noise_ratio", "skimage.metrics.peak_signal_noise_ratio"),
+    (skimage.metrics.simple_metrics, "peak_signal_noise_ratio",
+     "skimage.metrics.peak_signal_noise_ratio"),
+]  # fmt: skip
+
+
+def graded_psnr(psnr: Callable) -> Callable:
+    """``psnr``, run with the ready-made PSNRs switched off: the course's ``metrics.psnr`` and
+    scikit-image's ``peak_signal_noise_ratio`` raise ``LibraryPSNRUsed`` while it runs, under
+    any name the learner's module gives them, and so does ``psnr`` if it is one of them. The
+    check and the grader of exercise 08's task 1 run the learner's function this way."""
+    if not callable(psnr):
+        return psnr  # the check says what it needs
+
+    @functools.wraps(psnr)
+    def graded(*args, **kwargs):
+        with switched_off(_LIBRARY_PSNRS, LibraryPSNRUsed) as swap:
+            return swap(psnr)(*args, **kwargs)
+
+    return graded
+
+
 def check_psnr(psnr: Callable, seed: int = 0) -> None:
     """Check ``psnr(estimate, target, data_range)`` (NumPy, one image ``H x W`` or ``H x W x C``)
     against ``skimage.metrics.peak_signal_noise_ratio``: ``10 log10(data_range^2 / MSE)``, the
     MSE over every value; float images in [0, 1], [0, 255] and [−1, 1], uint8 images, a photo."""
-    # the course's own psnr is switched off while it runs: calling it is no answer
-    psnr = graded_without(psnr, "metrics.psnr")
+    # the course's and scikit-image's PSNR are switched off while it runs: calling one is no answer
+    psnr = graded_psnr(psnr)
     cases = _psnr_cases(np.random.default_rng(seed))
     failure = _run(psnr, "psnr", cases, _psnr_shape_hint, _psnr_candidates, _PSNR_TAGS)
     if failure is not None:  # the message below says what is wrong
