@@ -79,7 +79,8 @@ def _transpose_shape_hint(case: _Case, got: tuple) -> str | None:
         if p and g == o + 2 * p:
             return (
                 f"you did not crop the padding: after spreading the copies, cut p = {p} "
-                f"pixel(s) from every border, y_full[:, :, p:-p, p:-p]; {name} = {formula} = {o}."
+                f"pixel(s) from every border, y_full[:, :, p : y_full.shape[2] - p, "
+                f"p : y_full.shape[3] - p]; {name} = {formula} = {o}."
             )
         if p and g == o + p:
             return f"crop p = {p} pixel(s) from *both* sides of each axis, not from one."
@@ -133,12 +134,12 @@ def _transpose_candidates(case: _Case):
         ),
         (
             f"you cropped 2p = {2 * p} pixels from the bottom and right only: crop p from each "
-            f"side, y_full[:, :, p:-p, p:-p].",
+            f"side, y_full[:, :, p : y_full.shape[2] - p, p : y_full.shape[3] - p].",
             lambda: full[:, :, :oh, :ow] if p else None,
         ),
         (
             f"you cropped 2p = {2 * p} pixels from the top and left only: crop p from each side, "
-            f"y_full[:, :, p:-p, p:-p].",
+            f"y_full[:, :, p : y_full.shape[2] - p, p : y_full.shape[3] - p].",
             lambda: full[:, :, 2 * p : 2 * p + oh, 2 * p : 2 * p + ow] if p else None,
         ),
         (

@@ -307,8 +307,7 @@ _STEP_ORDER = (
 _DETACH_HINT = (
     "the generator's gradients at opt_g.step() also hold those of the discriminator's loss: "
     "D's loss.backward() went on through the fakes into G. Detach the fakes in D's update, "
-    "discriminator(fake.detach()): for D they are constants (or zero G's gradients right "
-    "before loss_g.backward())."
+    "discriminator(fake.detach()): for D they are constants."
 )
 _FREED_HINT = (
     "D's loss.backward() went on through the fakes into G and freed that part of the graph; "

@@ -197,14 +197,14 @@ _AB_HINT = (
     "the order of a and b is swapped: sub-pixel (a, b), stored in channel c·r² + r·a + b, goes "
     "to row r·i + a and column r·j + b, so a goes with the height and b with the width. After "
     "x.reshape(N, C, r, r, H, W) (axes n, c, a, b, i, j), permute to (n, c, i, a, j, b), "
-    ".permute(0, 1, 4, 2, 5, 3), of shape N × C × H × r × W × r, then reshape to "
+    "of shape N × C × H × r × W × r, then reshape to "
     "N × C × rH × rW. You put b on the rows: every r × r block came out transposed."
 )
 _TILE_HINT = (
     "row r·i + a, not a·H + i: the r × r sub-pixels of low-resolution pixel (i, j) are "
     "neighbours in the output, not r² shrunken copies of the image side by side. Permute "
-    "N × C × r(a) × r(b) × H × W to N × C × H × r(a) × W × r(b), .permute(0, 1, 4, 2, 5, 3), "
-    "so that i comes before a (and j before b)."
+    "N × C × r(a) × r(b) × H × W to N × C × H × r(a) × W × r(b), so that i comes before a "
+    "(and j before b)."
 )
 _CHANNEL_HINT = (
     "channel c·r² + r·a + b holds sub-pixel (a, b) of output channel c: the output channel "
