@@ -127,7 +127,8 @@ class PatchDiscriminator(nn.Module):
     (widths ``width, 2 width, ...``), then a 4x4 convolution of stride 1 and a 4x4 one to the
     logit map, LeakyReLU(0.2) between, no normalisation. Each logit sees a
     ``receptive_field x receptive_field`` window (the paper's default, ``n_layers=3``: 70x70;
-    this class's, for 28x28 digits, ``n_layers=2``: 34x34)."""
+    this class's default and the photos recipe's, ``n_layers=2``: 34x34; the digits recipe's,
+    ``n_layers=1``: 16x16 of a 28x28 digit)."""
 
     def __init__(self, in_channels: int, width: int = 64, n_layers: int = 2) -> None:
         super().__init__()
