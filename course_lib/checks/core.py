@@ -433,10 +433,21 @@ def graded_without(fn: Callable, *names: str) -> Callable:
     for owner, attr, _ in table:
         if not callable(getattr(owner, attr, None)):
             raise ValueError(f"no function {owner.__name__}.{attr} to switch off")
+    return graded_with_switched_off(fn, table, CourseFunctionUsed)
+
+
+def graded_with_switched_off(
+    fn: Callable, table: Sequence[tuple[object, str, str]], error: type[Exception]
+) -> Callable:
+    """``fn``, each call run inside ``switched_off(table, error)`` (and refused if ``fn`` is itself
+    one of the functions of ``table``): how a check and a test cell grade a learner's function
+    without the ready-made answers (``graded_without`` for the course's own functions)."""
+    if not callable(fn):
+        return fn  # the check says what it needs
 
     @functools.wraps(fn)
     def graded(*args, **kwargs):
-        with switched_off(table, CourseFunctionUsed) as swap:
+        with switched_off(table, error) as swap:
             return swap(fn)(*args, **kwargs)
 
     return graded

@@ -11,7 +11,6 @@ the network ``f`` predicts the noise and the estimate is ``x_hat = y - f(y)``.""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -28,8 +27,8 @@ from course_lib.checks.core import (
     _run,
     _shape,
     _Wrong,
+    graded_with_switched_off,
     graded_without,
-    switched_off,
 )
 from course_lib.checks.torch_function import TorchCase, check_torch_function
 from course_lib.data import photo
@@ -163,15 +162,7 @@ def graded_psnr(psnr: Callable) -> Callable:
     scikit-image's ``peak_signal_noise_ratio`` raise ``LibraryPSNRUsed`` while it runs, under
     any name the learner's module gives them, and so does ``psnr`` if it is one of them. The
     check and the grader of exercise 08's task 1 run the learner's function this way."""
-    if not callable(psnr):
-        return psnr  # the check says what it needs
-
-    @functools.wraps(psnr)
-    def graded(*args, **kwargs):
-        with switched_off(_LIBRARY_PSNRS, LibraryPSNRUsed) as swap:
-            return swap(psnr)(*args, **kwargs)
-
-    return graded
+    return graded_with_switched_off(psnr, _LIBRARY_PSNRS, LibraryPSNRUsed)
 
 
 def check_psnr(psnr: Callable, seed: int = 0) -> None:
