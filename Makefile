@@ -42,12 +42,12 @@ test: install
 	OMP_NUM_THREADS=$(TEST_THREADS) COURSE_FAST=1 $(PY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env
 
 lint: install
-	$(VENV)/bin/ruff check conftest.py course_lib tests benchmarks
-	$(VENV)/bin/ruff format --check conftest.py course_lib tests benchmarks notebooks
-	$(VENV)/bin/nbqa ruff notebooks
+	$(VENV)/bin/ruff check conftest.py course_lib tests benchmarks exercises
+	$(VENV)/bin/ruff format --check conftest.py course_lib tests benchmarks notebooks exercises
+	$(VENV)/bin/nbqa ruff notebooks exercises/source
 
 format: install
-	$(VENV)/bin/ruff format conftest.py course_lib tests benchmarks notebooks
+	$(VENV)/bin/ruff format conftest.py course_lib tests benchmarks notebooks exercises
 	$(VENV)/bin/ruff check --fix conftest.py course_lib tests benchmarks
 
 # Student versions of the exercises, generated from their sources with solutions
