@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from course_lib.metrics import psnr
+from course_lib import metrics
 from course_lib.restoration.degrade import add_gaussian_noise
 from course_lib.scratch import classic_kernels, filter2d
 
@@ -283,7 +283,7 @@ def denoise_views(clean: np.ndarray, sigma: float, restorers: Mapping[str, Calla
         raise ValueError(f"clean must be one grey photo H x W, got shape {clean.shape}")
     noisy = add_gaussian_noise(clean, sigma, generator=seed)
     images = {"noisy": noisy, **{name: np.asarray(f(noisy)) for name, f in restorers.items()}}
-    return images, {name: psnr(image, clean) for name, image in images.items()}
+    return images, {name: metrics.psnr(image, clean) for name, image in images.items()}
 
 
 def _views_png(images: Mapping[str, np.ndarray], scores: Mapping[str, float], sigma) -> bytes:

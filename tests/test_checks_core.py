@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import pkgutil
 import re
 import sys
 from contextlib import contextmanager, nullcontext
@@ -16,9 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skimage.metrics
+import skimage.metrics.simple_metrics
 import torch
 import torch.nn.functional as F
 
+import course_lib
 from course_lib import checks, metrics, scratch
 from course_lib.checks import TorchCase, check_torch_function
 from course_lib.checks.conditional_gan import (
@@ -135,8 +138,10 @@ def test_library_pixel_shuffle_disabled_switches_off_a_notebooks_own_import():
 @pytest.mark.parametrize(
     "ready_made, name",
     [(metrics.psnr, "course_lib's metrics.psnr"),
-     (skimage.metrics.peak_signal_noise_ratio, "skimage.metrics.peak_signal_noise_ratio")],
-    ids=["course", "skimage"],
+     (skimage.metrics.peak_signal_noise_ratio, "skimage.metrics.peak_signal_noise_ratio"),
+     (skimage.metrics.simple_metrics.peak_signal_noise_ratio,
+      "skimage.metrics.peak_signal_noise_ratio")],
+    ids=["course", "skimage", "skimage-simple_metrics"],
 )  # fmt: skip
 def test_graded_psnr_refuses_a_ready_made_psnr_handed_in_or_called(ready_made, name):
     estimate, target = np.zeros((2, 2)), np.full((2, 2), 0.1)
@@ -151,6 +156,33 @@ def test_graded_psnr_refuses_a_ready_made_psnr_handed_in_or_called(ready_made, n
     # put back: the library's own answer again (MSE 0.01: 20 dB)
     assert skimage.metrics.peak_signal_noise_ratio(target, estimate) == pytest.approx(20.0)
     assert metrics.psnr(estimate, target) == pytest.approx(20.0)
+
+
+def test_graded_psnr_refuses_an_import_inside_the_function_and_no_alias_escapes():
+    namespace = {}
+    exec(
+        "def learner(a, b, data_range=1.0):\n"
+        "    from skimage.metrics import peak_signal_noise_ratio\n"
+        "    return peak_signal_noise_ratio(b, a, data_range=data_range)",
+        namespace,
+    )
+    with pytest.raises(checks.LibraryPSNRUsed):
+        checks.graded_psnr(namespace["learner"])(np.zeros((2, 2)), np.full((2, 2), 0.1))
+    # no other module of the course holds the course's psnr under its own name (viz did), which
+    # a learner could call past the switch
+    modules = [
+        importlib.import_module(info.name)
+        for info in pkgutil.walk_packages(course_lib.__path__, "course_lib.")
+        if not info.name.endswith("__main__")
+    ]
+    aliases = [
+        f"{module.__name__}.{attr}"
+        for module in modules
+        if module is not metrics
+        for attr, value in vars(module).items()
+        if value is metrics.psnr
+    ]
+    assert not aliases, f"course_lib.metrics.psnr is also reachable as {aliases}"
 
 
 def _failure(check, fn) -> str:
