@@ -48,7 +48,8 @@ lint: install
 
 format: install
 	$(VENV)/bin/ruff format conftest.py course_lib tests benchmarks notebooks exercises
-	$(VENV)/bin/ruff check --fix conftest.py course_lib tests benchmarks
+	$(VENV)/bin/ruff check --fix conftest.py course_lib tests benchmarks exercises
+	@echo "exercise sources changed? regenerate the student versions: make exercises"
 
 # Student versions of the exercises, generated from their sources with solutions
 # (exercises/source/NN_name/ -> exercises/release/NN_name/, both committed; a test checks that

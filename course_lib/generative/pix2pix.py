@@ -370,7 +370,7 @@ RECIPES = {
 # ----------------------------------------------------------------------------- evaluation
 
 
-def edges_report(model: Pix2Pix, outputs: torch.Tensor | None = None) -> dict[str, float]:
+def edges_report(model: Pix2Pix | None, outputs: torch.Tensor | None = None) -> dict[str, float]:
     """Task A on the 1,000 held-out digits: the judge's accuracy on the outputs (is each the
     source digit's class?) and their Fréchet distance to the held-out digits, in the judge's
     features. ``outputs``: ``model.translate`` of the held-out edges, if already computed."""

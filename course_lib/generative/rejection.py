@@ -26,7 +26,8 @@ class RejectionSampler(DigitGenerator):
         p_data(x) / p_g(x) = D*(x) / (1 - D*(x)) = exp(l(x)).
 
     Rejection sampling from ``p_g``: keep a sample ``x ~ p_g`` with probability ``p(x) =
-    exp(l(x) - l_max)`` (``l_max``: the largest logit of ``burn_in`` samples, then fixed; a
+    exp(l(x) - l_max)`` (``l_max``: the largest logit of ``burn_in`` samples, rounded up to
+    whole batches, then fixed; a
     sample above it is kept). With ``gamma = 0`` the samples kept follow ``p_data``, as far as
     ``D`` is optimal. That keeps few (the mean of ``p``); ``gamma`` shifts the logit of the
     probability, ``logit(p) - gamma``: below 0 it keeps more, but the correction is then only
